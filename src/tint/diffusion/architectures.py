@@ -1,0 +1,133 @@
+"""Building Stable-Diffusion-format models from scratch, saved as standard diffusers directories:
+small ones with their own word-level CLIP tokenizer (for tests and the default world)."""
+
+from __future__ import annotations
+
+import json
+import string
+from dataclasses import asdict, dataclass, field
+from pathlib import Path
+
+import torch
+
+# CLIP's byte-level BPE sees a word as its characters, the last one marked with "</w>".
+_SYMBOLS = string.ascii_lowercase + string.digits
+
+
+@dataclass
+class TinyArchitecture:
+    image_size: int = 32  # pixels, square
+    vae_channels: tuple[int, ...] = (32, 64, 64)  # len - 1 halvings: 32 px -> 8 x 8 latents
+    latent_channels: int = 4
+    unet_channels: tuple[int, ...] = (64, 128)
+    attention_head_dim: int = 8
+    text_width: int = 128
+    text_layers: int = 3
+    text_heads: int = 4
+    max_prompt_tokens: int = 16
+    words: list[str] = field(default_factory=lambda: ["a", "photo", "drawing", "of", "object"])
+
+
+def write_tokenizer(directory: Path, words: list[str], max_length: int):
+    """A CLIP tokenizer whose vocabulary is the alphabet plus `words`, built by merging each word
+    left to right (a word may still split if another word's merge takes precedence)."""
+    from transformers import CLIPTokenizer
+
+    directory.mkdir(parents=True, exist_ok=True)
+    vocab = {"<|startoftext|>": 0, "<|endoftext|>": 1}
+    for ch in _SYMBOLS:
+        vocab.setdefault(ch, len(vocab))
+        vocab.setdefault(ch + "</w>", len(vocab))
+    merges = []
+    for word in dict.fromkeys(w.lower() for w in words):
+        if not word or set(word) - set(_SYMBOLS):
+            raise ValueError(f"tokenizer words are lower-case letters and digits: {word!r}")
+        pieces = list(word[:-1]) + [word[-1] + "</w>"]
+        current = pieces[0]
+        for piece in pieces[1:]:
+            if current + piece not in vocab:
+                merges.append(f"{current} {piece}")
+                vocab[current + piece] = len(vocab)
+            current += piece
+    (directory / "vocab.json").write_text(json.dumps(vocab))
+    (directory / "merges.txt").write_text("#version: 0.2\n" + "\n".join(merges) + "\n")
+    tokenizer = CLIPTokenizer(
+        str(directory / "vocab.json"), str(directory / "merges.txt"), model_max_length=max_length
+    )
+    tokenizer.save_pretrained(directory)
+    return tokenizer
+
+
+def build_tiny(directory: str | Path, arch: TinyArchitecture, seed: int = 0) -> Path:
+    """Write a randomly initialised SD-format model of architecture `arch` to `directory`."""
+    from diffusers import (
+        AutoencoderKL,
+        DDIMScheduler,
+        StableDiffusionPipeline,
+        UNet2DConditionModel,
+    )
+    from transformers import CLIPTextConfig, CLIPTextModel
+
+    directory = Path(directory)
+    torch.manual_seed(seed)
+    tokenizer = write_tokenizer(directory / "tokenizer", arch.words, arch.max_prompt_tokens)
+    text_encoder = CLIPTextModel(
+        CLIPTextConfig(
+            vocab_size=len(tokenizer),
+            hidden_size=arch.text_width,
+            intermediate_size=4 * arch.text_width,
+            num_attention_heads=arch.text_heads,
+            num_hidden_layers=arch.text_layers,
+            max_position_embeddings=arch.max_prompt_tokens,
+            bos_token_id=0,
+            eos_token_id=1,
+            pad_token_id=1,
+        )
+    )
+    halvings = len(arch.vae_channels) - 1
+    vae = AutoencoderKL(
+        in_channels=3,
+        out_channels=3,
+        block_out_channels=arch.vae_channels,
+        down_block_types=("DownEncoderBlock2D",) * len(arch.vae_channels),
+        up_block_types=("UpDecoderBlock2D",) * len(arch.vae_channels),
+        latent_channels=arch.latent_channels,
+        layers_per_block=1,
+        norm_num_groups=min(32, min(arch.vae_channels) // 2),
+        sample_size=arch.image_size,
+    )
+    levels = len(arch.unet_channels)
+    unet = UNet2DConditionModel(
+        sample_size=arch.image_size // 2**halvings,
+        in_channels=arch.latent_channels,
+        out_channels=arch.latent_channels,
+        block_out_channels=arch.unet_channels,
+        layers_per_block=1,
+        down_block_types=("CrossAttnDownBlock2D",) * levels,
+        up_block_types=("CrossAttnUpBlock2D",) * levels,
+        cross_attention_dim=arch.text_width,
+        attention_head_dim=arch.attention_head_dim,
+        norm_num_groups=min(32, min(arch.unet_channels) // 2),
+    )
+    scheduler = DDIMScheduler(
+        beta_schedule="scaled_linear",
+        beta_start=0.00085,
+        beta_end=0.012,
+        clip_sample=False,
+        set_alpha_to_one=False,
+        steps_offset=1,
+        timestep_spacing="trailing",
+    )
+    pipe = StableDiffusionPipeline(
+        vae=vae,
+        text_encoder=text_encoder,
+        tokenizer=tokenizer,
+        unet=unet,
+        scheduler=scheduler,
+        safety_checker=None,
+        feature_extractor=None,
+        requires_safety_checker=False,
+    )
+    pipe.save_pretrained(directory)
+    (directory / "architecture.json").write_text(json.dumps(asdict(arch), indent=2))
+    return directory

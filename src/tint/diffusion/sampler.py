@@ -1,0 +1,21 @@
+"""The TINT generation rule: start from a support's inverted latent blended with fresh noise."""
+
+from __future__ import annotations
+
+import torch
+
+
+def rms(x: torch.Tensor) -> torch.Tensor:
+    """Per-sample root mean square, shaped to broadcast against x: sqrt(mean(x^2))."""
+    return x.pow(2).flatten(1).mean(1).sqrt().reshape(-1, *[1] * (x.dim() - 1))
+
+
+def blend_noise(latents_T: torch.Tensor, noise: torch.Tensor, alpha: torch.Tensor) -> torch.Tensor:
+    """z = (1 - a) zT + a eps, rescaled to the norm ((1 - a) rms(zT) + a rms(eps)).
+
+    Blending two independent Gaussians shrinks the norm (to about sqrt((1-a)^2 + a^2) of it), and
+    DDIM started from a too-small latent gives washed-out images; the rescale undoes that.
+    a = 0 returns zT (the support), a = 1 returns eps. alpha is (B,)."""
+    a = alpha.to(latents_T).reshape(-1, *[1] * (latents_T.dim() - 1))
+    z = (1 - a) * latents_T + a * noise
+    return z * ((1 - a) * rms(latents_T) + a * rms(noise)) / rms(z)

@@ -1,0 +1,130 @@
+"""Textual inversion: one new token per class, trained on the class's supports.
+
+All classes of a call train in one batched loop; each batch element is conditioned on its own
+class's token. Only the new tokens' embedding rows are trainable: they live in their own
+parameter and are spliced into the embedding table's output by a forward hook, so every other row
+stays exactly as loaded."""
+
+from __future__ import annotations
+
+import hashlib
+from dataclasses import dataclass
+
+import torch
+from tqdm.auto import tqdm
+
+from tint.diffusion.model import DiffusionModel
+from tint.errors import TintError
+
+
+@dataclass
+class TextualInversionConfig:
+    steps: int = 300  # optimisation steps (all classes advance together)
+    lr: float = 5e-3  # AdamW, constant
+    batch: int = 4  # images per class per step
+    min_timestep: int = 250  # timesteps are drawn from [min_timestep, T)
+    template: str = "a photo of a {}"  # prompt; {} is the class token
+    init_word: str = "object"  # the token starts from this word's embedding
+
+
+def class_generator(seed: int, name: str) -> torch.Generator:
+    """A random stream that depends on (seed, class name) only, so a class trains the same
+    whether it is batched with others or alone."""
+    digest = hashlib.sha256(f"{seed}/{name}".encode()).digest()
+    return torch.Generator().manual_seed(int.from_bytes(digest[:8], "little") >> 1)
+
+
+def add_tokens(model: DiffusionModel, tokens: list[str], init_word: str) -> list[int]:
+    """Add `tokens` to the tokenizer (those already added are reused) and give each new row the
+    embedding of `init_word` (the mean of its pieces if the tokenizer splits it)."""
+    tok = model.tokenizer
+    init_ids = tok(init_word, add_special_tokens=False).input_ids
+    if not init_ids:
+        raise TintError(f"--init-word {init_word!r} gives no tokens")
+    fresh = [t for t in tokens if t not in tok.get_vocab()]
+    tok.add_tokens(fresh)
+    ids = tok.convert_tokens_to_ids(tokens)
+    if len(set(ids)) != len(ids):
+        raise TintError("class tokens must be distinct")
+    old_rows = model.text_encoder.get_input_embeddings().weight.shape[0]
+    if len(tok) > old_rows:
+        model.text_encoder.resize_token_embeddings(len(tok), mean_resizing=False)
+    table = model.text_encoder.get_input_embeddings().weight
+    with torch.no_grad():
+        start = table[init_ids].mean(0)
+        for i in ids:
+            if i >= old_rows:
+                table[i] = start
+    return ids
+
+
+def set_embeddings(model: DiffusionModel, tokens: list[str], embeddings: torch.Tensor) -> None:
+    """Install trained embeddings (C, D) for `tokens`, adding the tokens if needed."""
+    ids = add_tokens(model, tokens, "a")
+    with torch.no_grad():
+        model.text_encoder.get_input_embeddings().weight[ids] = embeddings.to(model.device)
+
+
+def train(
+    model: DiffusionModel,
+    tokens: list[str],
+    latents: list[torch.Tensor],
+    config: TextualInversionConfig,
+    seed: int,
+    progress: bool = True,
+) -> torch.Tensor:
+    """Learn one embedding per token from its class's support latents.
+
+    Args:
+        tokens: one new token per class, e.g. "<dog>".
+        latents: per class, a (K_c, C, h, w) tensor of VAE latents of its supports.
+    Returns:
+        (num_classes, D) learned embeddings, float32 on the CPU. The tokens are installed in the
+        model's tokenizer and text encoder as a side effect.
+    """
+    ids = add_tokens(model, tokens, config.init_word)
+    embedding = model.text_encoder.get_input_embeddings()
+    learned = torch.nn.Parameter(embedding.weight[ids].detach().clone())  # (C, D)
+    slot = torch.full((embedding.weight.shape[0],), -1, dtype=torch.long, device=model.device)
+    slot[torch.tensor(ids, device=model.device)] = torch.arange(len(ids), device=model.device)
+
+    def splice(_module, inputs, output):
+        where = slot[inputs[0]]  # (B, L): index into `learned`, or -1
+        return torch.where((where >= 0)[..., None], learned[where.clamp(min=0)], output)
+
+    prompts = model.tokenize([config.template.format(t) for t in tokens])  # (C, L)
+    generators = [class_generator(seed, t) for t in tokens]
+    optimizer = torch.optim.AdamW([learned], lr=config.lr)
+    T = model.num_train_timesteps
+    if not 0 <= config.min_timestep < T:
+        raise TintError(f"--min-timestep must be in [0, {T}), got {config.min_timestep}")
+    hook = embedding.register_forward_hook(splice)
+    try:
+        for _ in tqdm(range(config.steps), desc="textual inversion", disable=not progress):
+            z0, noise, t = [], [], []
+            for lat, g in zip(latents, generators):
+                pick = torch.randint(len(lat), (config.batch,), generator=g)
+                z0.append(lat[pick])
+                noise.append(torch.randn(lat[pick].shape, generator=g))
+                t.append(torch.randint(config.min_timestep, T, (config.batch,), generator=g))
+            z0 = torch.cat(z0).to(model.device)  # (C*batch, C, h, w)
+            noise = torch.cat(noise).to(model.device)
+            t = torch.cat(t).to(model.device)
+            text = model.text_encoder(prompts.repeat_interleave(config.batch, 0))[0]
+            pred = model.unet(
+                model.add_noise(z0, noise, t).to(model.dtype),
+                t,
+                encoder_hidden_states=text.to(model.dtype),
+            ).sample.float()
+            loss = torch.nn.functional.mse_loss(pred, model.training_target(z0, noise, t))
+            optimizer.zero_grad(set_to_none=True)
+            loss.backward()
+            optimizer.step()
+    finally:
+        hook.remove()
+    result = learned.detach()
+    if not torch.isfinite(result).all():
+        raise TintError("textual inversion diverged (non-finite embedding); lower --ti-lr")
+    with torch.no_grad():
+        embedding.weight[ids] = result
+    return result.cpu()
