@@ -42,6 +42,16 @@ class TokenEmbedding:
             {"token": self.token, "prompt": self.prompt, "settings": self.settings},
         )
 
+    def is_saved_in(self, directory: Path) -> bool:
+        if not (directory / TI_JSON).is_file():
+            return False
+        saved = TokenEmbedding.load(directory)
+        return (saved.token, saved.prompt, saved.settings) == (
+            self.token,
+            self.prompt,
+            self.settings,
+        ) and torch.equal(saved.embedding, self.embedding)
+
     @classmethod
     def load(cls, directory: str | Path) -> TokenEmbedding:
         directory = Path(directory)
@@ -70,7 +80,8 @@ class Specialization:
 
     def save(self, directory: str | Path) -> None:
         directory = Path(directory)
-        self.token_embedding.save(directory)
+        if not self.token_embedding.is_saved_in(directory):
+            self.token_embedding.save(directory)
         write_safetensors(
             directory / NULL_TEXT,
             {"latents_T": self.latents_T, "null_embeddings": self.null_embeddings},

@@ -116,7 +116,10 @@ def train(
                 t,
                 encoder_hidden_states=text.to(model.dtype),
             ).sample.float()
-            loss = torch.nn.functional.mse_loss(pred, model.training_target(z0, noise, t))
+            error = (pred - model.training_target(z0, noise, t)).pow(2).flatten(1).mean(1)
+            # Sum over classes of each class's mean: every token gets the gradient it would get
+            # if trained alone.
+            loss = error.reshape(len(tokens), config.batch).mean(1).sum()
             optimizer.zero_grad(set_to_none=True)
             loss.backward()
             optimizer.step()

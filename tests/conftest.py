@@ -1,0 +1,105 @@
+"""Shared fixtures: a tiny SD-format model trained for a few seconds on the shapes world (a real,
+if weak, denoiser: null-text inversion behaves as on a real model), and small support folders.
+
+The trained model is kept in pytest's cache, keyed by the code that makes it."""
+
+from __future__ import annotations
+
+import hashlib
+import os
+import shutil
+from dataclasses import asdict
+from pathlib import Path
+
+os.environ.setdefault("HF_HUB_OFFLINE", "1")
+os.environ.setdefault("TRANSFORMERS_OFFLINE", "1")
+
+import pytest
+import torch
+from diffusers import AutoencoderKL
+
+import tint.diffusion.architectures
+import tint.diffusion.training
+from tint.data import shapes
+from tint.diffusion import training
+from tint.diffusion.architectures import TinyArchitecture, build_tiny
+from tint.diffusion.model import DiffusionModel
+
+torch.set_num_threads(2)
+
+TINY = TinyArchitecture(
+    image_size=16,
+    vae_channels=(16, 32),
+    unet_channels=(32, 64),
+    attention_head_dim=8,
+    text_width=32,
+    text_layers=2,
+    text_heads=2,
+    words=[*shapes.WORDS, "drawing", "object"],
+)
+# The model sees these (color, kind) classes; the tests specialise it to others.
+BASE = [(c, k) for c in ("red", "blue", "green") for k in shapes.KINDS]
+NOVEL = [("orange", "disc"), ("purple", "square")]
+VAE_STEPS, UNET_STEPS, BATCH = 100, 80, 32
+
+
+def _draw(n, g):
+    return shapes.draw(n, g, BASE, size=TINY.image_size)
+
+
+def _train_tiny(directory: Path) -> None:
+    build_tiny(directory, TINY, seed=0)
+    vae = AutoencoderKL.from_pretrained(directory / "vae")
+    training.train_vae(vae, _draw, VAE_STEPS, batch=BATCH, progress=False)
+    vae.save_pretrained(directory / "vae")
+    model = DiffusionModel.load(directory)
+    training.train_denoiser(model, _draw, UNET_STEPS, batch=BATCH, progress=False)
+    model.unet.save_pretrained(directory / "unet")
+    model.text_encoder.save_pretrained(directory / "text_encoder")
+
+
+@pytest.fixture(scope="session")
+def model_dir(request, tmp_path_factory):
+    recipe = hashlib.sha256(repr((asdict(TINY), BASE, VAE_STEPS, UNET_STEPS, BATCH)).encode())
+    for module in (tint.diffusion.architectures, tint.diffusion.training, shapes):
+        recipe.update(Path(module.__file__).read_bytes())
+    cached = Path(request.config.cache.mkdir(f"tiny-sd-{recipe.hexdigest()[:12]}"))
+    if not (cached / "model_index.json").is_file():
+        scratch = tmp_path_factory.mktemp("training") / "tiny-sd"
+        _train_tiny(scratch)
+        shutil.rmtree(cached)
+        shutil.copytree(scratch, cached)
+    return cached
+
+
+@pytest.fixture
+def model(model_dir):
+    """A fresh load for each test: textual inversion adds tokens to the model it is given."""
+    return DiffusionModel.load(model_dir)
+
+
+def write_supports(root: Path, shots: int = 3, sizes=((16, 16),), seed: int = 0) -> None:
+    """The novel classes as root/<color>-<kind>/<i>.png, support i of size sizes[i % len]."""
+    g = torch.Generator().manual_seed(seed)
+    for color, kind in NOVEL:
+        folder = root / f"{color}-{kind}"
+        folder.mkdir(parents=True, exist_ok=True)
+        for i in range(shots):
+            w, h = sizes[i % len(sizes)]
+            shapes.render(kind, color, 16, g).resize((w, h)).save(folder / f"{i}.png")
+
+
+@pytest.fixture
+def supports(tmp_path):
+    root = tmp_path / "supports"
+    write_supports(root)
+    return root
+
+
+def support_latents(model, n=3, seed=0):
+    """(n, C, h, w) latents of novel-class supports and their (n, L, D) prompt embeddings."""
+    g = torch.Generator().manual_seed(seed)
+    images = torch.stack([shapes.draw(1, g, NOVEL, size=TINY.image_size)[0][0] for _ in range(n)])
+    with torch.no_grad():
+        cond = model.encode_text(["a photo of a orange disc"] * n)
+    return model.encode_images(images), cond
