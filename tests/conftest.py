@@ -16,13 +16,12 @@ os.environ.setdefault("TRANSFORMERS_OFFLINE", "1")
 
 import pytest
 import torch
-from diffusers import AutoencoderKL
 
 import tint.diffusion.architectures
 import tint.diffusion.training
 from tint.data import shapes
 from tint.diffusion import training
-from tint.diffusion.architectures import TinyArchitecture, build_tiny
+from tint.diffusion.architectures import TinyArchitecture
 from tint.diffusion.model import DiffusionModel
 
 torch.set_num_threads(2)
@@ -47,17 +46,6 @@ def _draw(n, g):
     return shapes.draw(n, g, BASE, size=TINY.image_size)
 
 
-def _train_tiny(directory: Path) -> None:
-    build_tiny(directory, TINY, seed=0)
-    vae = AutoencoderKL.from_pretrained(directory / "vae")
-    training.train_vae(vae, _draw, VAE_STEPS, batch=BATCH, progress=False)
-    vae.save_pretrained(directory / "vae")
-    model = DiffusionModel.load(directory)
-    training.train_denoiser(model, _draw, UNET_STEPS, batch=BATCH, progress=False)
-    model.unet.save_pretrained(directory / "unet")
-    model.text_encoder.save_pretrained(directory / "text_encoder")
-
-
 @pytest.fixture(scope="session")
 def model_dir(request, tmp_path_factory):
     recipe = hashlib.sha256(repr((asdict(TINY), BASE, VAE_STEPS, UNET_STEPS, BATCH)).encode())
@@ -66,7 +54,9 @@ def model_dir(request, tmp_path_factory):
     cached = Path(request.config.cache.mkdir(f"tiny-sd-{recipe.hexdigest()[:12]}"))
     if not (cached / "model_index.json").is_file():
         scratch = tmp_path_factory.mktemp("training") / "tiny-sd"
-        _train_tiny(scratch)
+        training.train_from_scratch(
+            scratch, TINY, _draw, VAE_STEPS, UNET_STEPS, batch=BATCH, progress=False
+        )
         shutil.rmtree(cached)
         shutil.copytree(scratch, cached)
     return cached

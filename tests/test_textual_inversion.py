@@ -60,3 +60,20 @@ def test_the_new_token_is_one_token_in_prompts(model):
     textual_inversion.add_tokens(model, ["<my-class>"], "object")
     pieces = model.tokenizer.tokenize("a photo of a <my-class>")
     assert pieces[-1] == "<my-class>" and len(pieces) == 5
+
+
+def test_training_lowers_the_held_out_denoising_loss(model, supports):
+    from tint.data.images import load_class_folders, to_tensor
+
+    classes = load_class_folders(supports)
+    latents = [
+        model.encode_images(torch.stack([to_tensor(im.image, (16, 16)) for im in images]))
+        for images in classes.values()
+    ]
+    tokens = ["<first>", "<second>"]
+    textual_inversion.add_tokens(model, tokens, "object")
+    before = textual_inversion.denoising_loss(model, tokens, latents, CONFIG.template)
+    config = TextualInversionConfig(steps=60, lr=2e-2, batch=3, template=CONFIG.template)
+    textual_inversion.train(model, tokens, latents, config, seed=0, progress=False)
+    after = textual_inversion.denoising_loss(model, tokens, latents, CONFIG.template)
+    assert all(a < b for a, b in zip(after, before)), (before, after)

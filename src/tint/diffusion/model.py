@@ -22,6 +22,16 @@ COMPONENTS = {
 }
 
 
+def quiet_libraries() -> None:
+    """Keep diffusers' and transformers' advice and loading bars off the user's terminal."""
+    from diffusers.utils import logging as diffusers_logging
+    from transformers.utils import logging as transformers_logging
+
+    for logging in (diffusers_logging, transformers_logging):
+        logging.set_verbosity_error()
+        logging.disable_progress_bar()
+
+
 def check_model_dir(path: str | Path) -> Path:
     """Raise TintError naming what is missing unless `path` is a diffusers-layout SD directory."""
     path = Path(path)
@@ -70,13 +80,9 @@ class DiffusionModel:
     ) -> DiffusionModel:
         """Load a local diffusers-layout directory, offline."""
         from diffusers import AutoencoderKL, DDIMScheduler, UNet2DConditionModel
-        from diffusers.utils import logging as diffusers_logging
         from transformers import CLIPTextModel, CLIPTokenizer
-        from transformers.utils import logging as transformers_logging
 
-        for logging in (diffusers_logging, transformers_logging):
-            logging.set_verbosity_error()
-            logging.disable_progress_bar()
+        quiet_libraries()
         path = check_model_dir(path)
         dev = resolve_device(device)
         dt = DTYPES[dtype] if isinstance(dtype, str) else dtype

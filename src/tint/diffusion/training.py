@@ -4,11 +4,13 @@ encoder on captioned images. Plain loops over batches that a `draw` function sup
 from __future__ import annotations
 
 from collections.abc import Callable
+from pathlib import Path
 
 import torch
 from tqdm.auto import tqdm
 
-from tint.diffusion.model import DiffusionModel
+from tint.diffusion.architectures import TinyArchitecture, build_tiny
+from tint.diffusion.model import DiffusionModel, quiet_libraries
 
 # draw(batch_size, generator) -> (images (B, 3, H, W) in [0, 1], captions)
 Draw = Callable[[int, torch.Generator], tuple[torch.Tensor, list[str]]]
@@ -53,7 +55,7 @@ def train_denoiser(
     draw: Draw,
     steps: int,
     batch: int = 64,
-    lr: float = 3e-4,
+    lr: float = 1e-3,
     caption_dropout: float = 0.1,
     seed: int = 0,
     progress: bool = True,
@@ -88,3 +90,30 @@ def train_denoiser(
     for module in (model.unet, model.text_encoder):
         module.eval().requires_grad_(False)
     return sum(tail) / len(tail)
+
+
+def train_from_scratch(
+    directory: str | Path,
+    arch: TinyArchitecture,
+    draw: Draw,
+    vae_steps: int,
+    denoiser_steps: int,
+    batch: int = 32,
+    seed: int = 0,
+    progress: bool = True,
+) -> dict:
+    """Build a model of architecture `arch` in `directory`, train its VAE then its denoiser on
+    drawn images, and save it in place. Returns the final losses."""
+    from diffusers import AutoencoderKL
+
+    directory = Path(directory)
+    quiet_libraries()
+    build_tiny(directory, arch, seed=seed)
+    vae = AutoencoderKL.from_pretrained(directory / "vae")
+    vae_mse = train_vae(vae, draw, vae_steps, batch=batch, seed=seed, progress=progress)
+    vae.save_pretrained(directory / "vae")
+    model = DiffusionModel.load(directory)
+    loss = train_denoiser(model, draw, denoiser_steps, batch=batch, seed=seed, progress=progress)
+    model.unet.save_pretrained(directory / "unet")
+    model.text_encoder.save_pretrained(directory / "text_encoder")
+    return {"vae_mse": vae_mse, "denoiser_loss": loss}
