@@ -265,3 +265,18 @@ def test_help_explains_every_option(capsys):
         "--out",
     ]:
         assert option in text
+
+
+def test_a_non_square_working_resolution(mixed_supports, model_dir, tmp_path, capsys):
+    from tint.diffusion.specialization import Specialization
+
+    out = tmp_path / "wide"
+    code, _, _ = run(
+        capsys, mixed_supports, "--out", out, "--model", model_dir, *FAST, "--resolution", "16x24"
+    )
+    assert code == 0
+    spec = Specialization.load(out / "specialization" / "orange-disc")
+    assert tuple(spec.latents_T.shape) == (3, 4, 8, 12)  # (K, C, H/2, W/2)
+    for e in manifest(out)["images"]:
+        image = Image.open(out / e["path"])
+        assert image.size == Image.open(mixed_supports / e["class"] / e["support"]).size
