@@ -40,10 +40,23 @@ def test_batched_inversion_matches_one_support_at_a_time(model):
     for i in range(len(z0)):
         alone = null_text.invert(model, z0[i : i + 1], cond[i : i + 1], STEPS, config, False)
         assert torch.equal(batched.inner_steps_used[:, i], alone.inner_steps_used[:, 0])
-        # Batched matrix products round differently; the gap grows a little step by step.
-        first, rest = batched.null_embeddings[:1, i], batched.null_embeddings[:, i]
-        torch.testing.assert_close(first, alone.null_embeddings[:1, 0], rtol=0, atol=1e-4)
-        torch.testing.assert_close(rest, alone.null_embeddings[:, 0], rtol=0, atol=2e-2)
+        # Batched products round differently, and Adam turns rounding noise on near-zero
+        # gradients into steps of up to lr: a few elements differ by ~lr, the mass does not.
+        gap = (batched.null_embeddings[:, i] - alone.null_embeddings[:, 0]).abs()
+        assert gap.mean() < 1e-3 and gap.max() < 3 * config.lr * config.inner_steps
+        together = ddim.sample(
+            model,
+            batched.latents_T[i : i + 1],
+            cond[i : i + 1],
+            batched.null_embeddings[:, i : i + 1],
+            STEPS,
+            7.5,
+        )
+        apart = ddim.sample(
+            model, alone.latents_T, cond[i : i + 1], alone.null_embeddings, STEPS, 7.5
+        )
+        err_together, err_apart = _error(together, z0[i : i + 1]), _error(apart, z0[i : i + 1])
+        assert abs(err_together - err_apart) <= 0.05 * err_apart + 1e-6
 
 
 def test_each_support_stops_on_its_own_below_the_tolerance(model):
