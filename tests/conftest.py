@@ -54,9 +54,10 @@ def model_dir(request, tmp_path_factory):
     cached = Path(request.config.cache.mkdir(f"tiny-sd-{recipe.hexdigest()[:12]}"))
     if not (cached / "model_index.json").is_file():
         scratch = tmp_path_factory.mktemp("training") / "tiny-sd"
-        training.train_from_scratch(
-            scratch, TINY, _draw, VAE_STEPS, UNET_STEPS, batch=BATCH, progress=False
+        config = training.PretrainConfig(
+            vae_steps=VAE_STEPS, denoiser_steps=UNET_STEPS, batch=BATCH, warmup=0
         )
+        training.pretrain(scratch, TINY, config, _draw, progress=False)
         shutil.rmtree(cached)
         shutil.copytree(scratch, cached)
     return cached

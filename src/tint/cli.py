@@ -211,6 +211,122 @@ def _run_demo(args) -> None:
     print(f"supports | generated: {summary['picture']}")
 
 
+def _add_pretrain(sub) -> None:
+    from tint.world import DIFFUSION_TRAINING as D
+
+    p = sub.add_parser("pretrain", help="train the default world's models on the base glyphs")
+    kinds = p.add_subparsers(dest="kind", required=True, metavar="KIND", parser_class=_Parser)
+    d = kinds.add_parser(
+        "diffusion",
+        help="a tiny latent diffusion model in Stable Diffusion format",
+        description="Train a tiny Stable-Diffusion-format model (VAE, CLIP text encoder and "
+        "tokenizer with one word per base class, UNet with cross-attention, DDIM scheduler) on "
+        "fresh renderings of the base glyph classes, captioned 'a drawing of a <word>'. "
+        "Checkpoints every --checkpoint-every steps; OUT is a diffusers directory throughout.",
+    )
+    d.add_argument("--out", required=True, help="output directory (new, or with --resume)")
+    d.add_argument(
+        "--steps",
+        type=_positive_int,
+        default=D.denoiser_steps,
+        help=f"denoiser steps in all (default {D.denoiser_steps})",
+    )
+    d.add_argument(
+        "--vae-steps",
+        type=_positive_int,
+        default=D.vae_steps,
+        help=f"VAE steps (default {D.vae_steps})",
+    )
+    d.add_argument(
+        "--batch", type=_positive_int, default=D.batch, help=f"images per step (default {D.batch})"
+    )
+    d.add_argument(
+        "--lr", type=_positive_float, default=D.lr, help=f"denoiser learning rate (default {D.lr})"
+    )
+    d.add_argument(
+        "--checkpoint-every",
+        type=_positive_int,
+        default=D.checkpoint_every,
+        help=f"steps between checkpoints (default {D.checkpoint_every})",
+    )
+    d.add_argument("--seed", type=int, default=D.seed, help="random seed (default 0)")
+    d.add_argument("--threads", type=_positive_int, help="CPU threads for torch")
+    d.add_argument(
+        "--resume",
+        action="store_true",
+        help="continue from OUT's last checkpoint (a larger --steps extends the run)",
+    )
+    d.add_argument("--quiet", action="store_true", help="no progress bars")
+    d.set_defaults(run=_run_pretrain_diffusion)
+
+
+def _run_pretrain_diffusion(args) -> None:
+    import dataclasses
+
+    import torch
+
+    from tint import world
+    from tint.diffusion.training import pretrain
+
+    if args.threads:
+        torch.set_num_threads(args.threads)
+    config = dataclasses.replace(
+        world.DIFFUSION_TRAINING,
+        denoiser_steps=args.steps,
+        vae_steps=args.vae_steps,
+        batch=args.batch,
+        lr=args.lr,
+        checkpoint_every=args.checkpoint_every,
+        seed=args.seed,
+    )
+    state = pretrain(
+        args.out,
+        world.diffusion_architecture(),
+        config,
+        world.draw_base,
+        resume=args.resume,
+        progress=not args.quiet,
+    )
+    print(
+        f"{args.out}: {state['stage']} step {state['step']}, "
+        f"{state['seconds'] / 60:.1f} min of training, losses {state['losses']}"
+    )
+
+
+def _add_data(sub) -> None:
+    from tint.data import glyphs
+
+    p = sub.add_parser("data", help="write the benchmark datasets to disk")
+    kinds = p.add_subparsers(dest="dataset", required=True, metavar="DATASET", parser_class=_Parser)
+    g = kinds.add_parser(
+        "glyphs",
+        help="the glyph benchmark as class folders",
+        description="Write one split of the glyph benchmark as OUT/<class>/<i>.png, "
+        f"{glyphs.INSTANCES} instances per class, 32x32 RGB. The same on every machine.",
+    )
+    g.add_argument(
+        "--split",
+        choices=list(glyphs.SPLITS),
+        default="novel",
+        help="base (pre-training), val or novel (episodes); default novel",
+    )
+    g.add_argument("--out", required=True, help="output directory")
+    g.add_argument(
+        "--instances",
+        type=_positive_int,
+        default=glyphs.INSTANCES,
+        help=f"instances per class (default {glyphs.INSTANCES})",
+    )
+    g.set_defaults(run=_run_data_glyphs)
+
+
+def _run_data_glyphs(args) -> None:
+    from tint.data import glyphs
+
+    n = glyphs.write_split(args.split, args.out, args.instances)
+    print(f"wrote {n} {args.split} classes x {args.instances} instances to {args.out}")
+
+
 def build_parser() -> argparse.ArgumentParser:
     from tint import __version__
 
@@ -225,6 +341,8 @@ def build_parser() -> argparse.ArgumentParser:
     )
     _add_generate(sub)
     _add_demo(sub)
+    _add_pretrain(sub)
+    _add_data(sub)
     return parser
 
 

@@ -34,6 +34,13 @@ NOVEL = [("orange", "disc"), ("purple", "triangle")]
 # Every colour and every shape is seen in training, but never these two pairs together.
 BASE = [(c, k) for c in shapes.COLORS for k in shapes.KINDS if (c, k) not in NOVEL]
 SHOTS, NUM = 5, 8
+TRAINING = training.PretrainConfig(
+    vae_steps=300, denoiser_steps=1200, batch=32, warmup=0, checkpoint_every=300
+)
+
+
+def _draw_base(n: int, g: torch.Generator):
+    return shapes.draw(n, g, BASE, size=ARCH.image_size)
 
 
 def run(out: str | Path, progress: bool = True) -> dict:
@@ -42,14 +49,8 @@ def run(out: str | Path, progress: bool = True) -> dict:
     timings = {}
     model_dir = out / "model"
     start = time.perf_counter()
-    if not (model_dir / "model_index.json").is_file():
-
-        def draw(n, g):
-            return shapes.draw(n, g, BASE, size=ARCH.image_size)
-
-        scratch = out / "model.partial"
-        training.train_from_scratch(scratch, ARCH, draw, 300, 1200, batch=32, progress=progress)
-        scratch.rename(model_dir)
+    resume = (model_dir / "training" / "state.json").is_file()
+    training.pretrain(model_dir, ARCH, TRAINING, _draw_base, resume=resume, progress=progress)
     timings["train tiny model (s)"] = round(time.perf_counter() - start, 1)
 
     supports = out / "supports"

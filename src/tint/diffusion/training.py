@@ -1,119 +1,262 @@
-"""Training a small latent diffusion model from scratch: the VAE first, then the UNet and text
-encoder on captioned images. Plain loops over batches that a `draw` function supplies."""
+"""Training a small latent diffusion model from scratch, resumably: the VAE first, then the UNet
+and text encoder on captioned images that a `draw` function supplies.
+
+    OUT/                   a standard diffusers directory (EMA weights), usable at any checkpoint
+    OUT/training/          raw weights, EMA and Adam state as safetensors, state.json
+
+Every step's batch depends only on (seed, stage, step), so a resumed run continues exactly as an
+uninterrupted one would."""
 
 from __future__ import annotations
 
+import copy
+import dataclasses
+import hashlib
+import json
+import shutil
+import time
 from collections.abc import Callable
+from dataclasses import dataclass
 from pathlib import Path
 
 import torch
+from safetensors.torch import load_file
 from tqdm.auto import tqdm
 
 from tint.diffusion.architectures import TinyArchitecture, build_tiny
 from tint.diffusion.model import DiffusionModel, quiet_libraries
+from tint.errors import TintError
+from tint.storage import read_json, write_json, write_safetensors
 
 # draw(batch_size, generator) -> (images (B, 3, H, W) in [0, 1], captions)
 Draw = Callable[[int, torch.Generator], tuple[torch.Tensor, list[str]]]
 
 
-def train_vae(
-    vae: torch.nn.Module,
+@dataclass
+class PretrainConfig:
+    vae_steps: int = 3000
+    denoiser_steps: int = 60000
+    batch: int = 96
+    vae_lr: float = 1e-3
+    lr: float = 1e-3  # UNet and text encoder, AdamW, after a linear warm-up
+    warmup: int = 500
+    kl_weight: float = 1e-4  # VAE KL term, per latent element relative to pixel MSE
+    caption_dropout: float = 0.1  # "" instead of the caption, so guidance works
+    ema_decay: float = 0.999  # the saved UNet and text encoder are this EMA of the weights
+    checkpoint_every: int = 500  # steps
+    seed: int = 0
+
+
+def _generator(seed: int, stage: str, step: int) -> torch.Generator:
+    digest = hashlib.sha256(f"{seed}/{stage}/{step}".encode()).digest()
+    return torch.Generator().manual_seed(int.from_bytes(digest[:8], "little") >> 1)
+
+
+def _flatten_optimizer(optimizer: torch.optim.Optimizer) -> dict[str, torch.Tensor]:
+    state = optimizer.state_dict()["state"]
+    return {f"{i}.{k}": torch.as_tensor(v) for i, s in state.items() for k, v in s.items()}
+
+
+def _restore_optimizer(optimizer: torch.optim.Optimizer, tensors: dict[str, torch.Tensor]):
+    current = optimizer.state_dict()
+    state: dict[int, dict] = {}
+    for key, value in tensors.items():
+        i, name = key.split(".", 1)
+        state.setdefault(int(i), {})[name] = value
+    optimizer.load_state_dict({"state": state, "param_groups": current["param_groups"]})
+
+
+class _Run:
+    """The on-disk state of one pretraining run."""
+
+    def __init__(self, out: Path, arch: TinyArchitecture, config: PretrainConfig):
+        self.out, self.arch, self.config = out, arch, config
+        self.dir = out / "training"
+
+    def state(self) -> dict | None:
+        path = self.dir / "state.json"
+        return read_json(path) if path.is_file() else None
+
+    def save(self, stage: str, step: int, modules: dict, ema: dict, optimizer, extra: dict):
+        """Write a checkpoint into a fresh folder, then swap it in: never half a checkpoint."""
+        scratch = self.dir.with_name("training.partial")
+        shutil.rmtree(scratch, ignore_errors=True)
+        for name, module in modules.items():
+            write_safetensors(scratch / f"{name}.safetensors", module.state_dict())
+        for name, module in ema.items():
+            write_safetensors(scratch / f"{name}_ema.safetensors", module.state_dict())
+        write_safetensors(scratch / "optimizer.safetensors", _flatten_optimizer(optimizer))
+        write_json(
+            scratch / "state.json",
+            {
+                "stage": stage,
+                "step": step,
+                "arch": dataclasses.asdict(self.arch),
+                "config": dataclasses.asdict(self.config),
+                **extra,
+            },
+        )
+        old = self.dir.with_name("training.old")
+        shutil.rmtree(old, ignore_errors=True)
+        if self.dir.exists():
+            self.dir.rename(old)
+        scratch.rename(self.dir)
+        shutil.rmtree(old, ignore_errors=True)
+
+    def load_into(self, modules: dict, ema: dict, optimizer) -> None:
+        for name, module in modules.items():
+            module.load_state_dict(load_file(str(self.dir / f"{name}.safetensors")))
+        for name, module in ema.items():
+            module.load_state_dict(load_file(str(self.dir / f"{name}_ema.safetensors")))
+        _restore_optimizer(optimizer, load_file(str(self.dir / "optimizer.safetensors")))
+
+
+def pretrain(
+    out: str | Path,
+    arch: TinyArchitecture,
+    config: PretrainConfig,
     draw: Draw,
-    steps: int,
-    batch: int = 64,
-    lr: float = 1e-3,
-    kl_weight: float = 1e-4,
-    seed: int = 0,
+    resume: bool = False,
     progress: bool = True,
-) -> float:
-    """Train an AutoencoderKL to reconstruct drawn images; then set its latent scaling factor so
-    latents have unit variance, as Stable Diffusion does. Returns the last reconstruction MSE."""
-    g = torch.Generator().manual_seed(seed)
-    device = next(vae.parameters()).device
+) -> dict:
+    """Train a model of architecture `arch` on drawn images into `out` (see module doc). With
+    `resume`, continue from the last checkpoint in `out`; a larger step count extends a finished
+    run. Returns the final state (stage, step, losses, time)."""
+    out = Path(out)
+    quiet_libraries()
+    run = _Run(out, arch, config)
+    state = run.state() if resume else None
+    if resume and state is None:
+        raise TintError(f"{out}: no checkpoint to resume (training/state.json is missing)")
+    if not resume and out.exists() and any(out.iterdir()):
+        raise TintError(f"{out}: not empty (pass --resume to continue the run there)")
+    if state and state["arch"] != json.loads(json.dumps(dataclasses.asdict(arch))):
+        raise TintError(f"{out}: was trained with another architecture; use another --out")
+    if state is None:
+        build_tiny(out, arch, seed=config.seed)
+        state = {"stage": "vae", "step": 0, "seconds": 0.0, "losses": {}}
+    if state["stage"] == "vae":
+        state = _train_vae(run, state, draw, progress)
+    return _train_denoiser(run, state, draw, progress)
+
+
+def _train_vae(run: _Run, state: dict, draw: Draw, progress: bool) -> dict:
+    from diffusers import AutoencoderKL
+
+    config = run.config
+    vae = AutoencoderKL.from_pretrained(run.out / "vae")
     vae.train().requires_grad_(True)
-    optimizer = torch.optim.AdamW(vae.parameters(), lr=lr, weight_decay=0.0)
-    mse = float("nan")
-    for _ in tqdm(range(steps), desc="VAE", disable=not progress):
-        x = draw(batch, g)[0].to(device) * 2 - 1
+    optimizer = torch.optim.AdamW(vae.parameters(), lr=config.vae_lr, weight_decay=0.0)
+    if state["step"] > 0:
+        run.load_into({"vae": vae}, {}, optimizer)
+    started, seconds, mse = time.perf_counter(), state.get("seconds", 0.0), float("nan")
+    for step in tqdm(
+        range(state["step"], config.vae_steps),
+        initial=state["step"],
+        total=config.vae_steps,
+        desc="VAE",
+        disable=not progress,
+    ):
+        x = draw(config.batch, _generator(config.seed, "vae", step))[0] * 2 - 1
         posterior = vae.encode(x).latent_dist
-        recon = vae.decode(posterior.sample(generator=None)).sample
+        recon = vae.decode(posterior.sample()).sample
         loss_rec = (recon - x).pow(2).mean()
-        loss = loss_rec + kl_weight * posterior.kl().mean() / x[0].numel()
+        loss = loss_rec + config.kl_weight * posterior.kl().mean() / x[0].numel()
         optimizer.zero_grad(set_to_none=True)
         loss.backward()
         optimizer.step()
         mse = float(loss_rec.detach())
+        done = step + 1
+        if done % config.checkpoint_every == 0 and done < config.vae_steps:
+            elapsed = seconds + time.perf_counter() - started
+            run.save(
+                "vae",
+                done,
+                {"vae": vae},
+                {},
+                optimizer,
+                {"seconds": elapsed, "losses": {"vae_mse": mse}},
+            )
     vae.eval().requires_grad_(False)
     with torch.no_grad():
-        latents = vae.encode(draw(256, g)[0].to(device) * 2 - 1).latent_dist.mean
+        sample = draw(512, _generator(config.seed, "vae-scale", 0))[0] * 2 - 1
+        latents = vae.encode(sample).latent_dist.mean
+    # Stable Diffusion's convention: latents of unit variance once multiplied by this.
     vae.register_to_config(scaling_factor=float(1 / latents.std()))
-    return mse
+    vae.save_pretrained(run.out / "vae")
+    return {
+        "stage": "denoiser",
+        "step": 0,
+        "seconds": seconds + time.perf_counter() - started,
+        "losses": {"vae_mse": mse},
+    }
 
 
-def train_denoiser(
-    model: DiffusionModel,
-    draw: Draw,
-    steps: int,
-    batch: int = 64,
-    lr: float = 1e-3,
-    caption_dropout: float = 0.1,
-    seed: int = 0,
-    progress: bool = True,
-) -> float:
-    """Train the UNet and text encoder with the epsilon (or v) objective on VAE latents of drawn
-    images. A caption is replaced by "" with probability `caption_dropout`, so that classifier-
-    free guidance works. Returns the mean loss of the last 10% of steps."""
-    g = torch.Generator().manual_seed(seed)
-    params = [*model.unet.parameters(), *model.text_encoder.parameters()]
-    for module in (model.unet, model.text_encoder):
-        module.train().requires_grad_(True)
-    optimizer = torch.optim.AdamW(params, lr=lr, weight_decay=0.0)
+def _train_denoiser(run: _Run, state: dict, draw: Draw, progress: bool) -> dict:
+    config = run.config
+    model = DiffusionModel.load(run.out)
+    modules = {"unet": model.unet, "text_encoder": model.text_encoder}
+    ema = {name: copy.deepcopy(m) for name, m in modules.items()}
+    params = [p for m in modules.values() for p in m.parameters()]
+    for m in modules.values():
+        m.train().requires_grad_(True)
+    optimizer = torch.optim.AdamW(params, lr=config.lr, weight_decay=0.0)
+    if state["step"] > 0:
+        run.load_into(modules, ema, optimizer)
+    ema_params = [p for m in ema.values() for p in m.parameters()]
     T = model.num_train_timesteps
-    tail = []
-    for step in tqdm(range(steps), desc="denoiser", disable=not progress):
-        images, captions = draw(batch, g)
-        keep = torch.rand(len(captions), generator=g) >= caption_dropout
-        captions = [c if k else "" for c, k in zip(captions, keep.tolist())]
+    started, seconds = time.perf_counter(), state.get("seconds", 0.0)
+    losses = dict(state.get("losses", {}))
+    recent: list[float] = []
+    bar = tqdm(
+        range(state["step"], config.denoiser_steps),
+        initial=state["step"],
+        total=config.denoiser_steps,
+        desc="denoiser",
+        disable=not progress,
+    )
+    for step in bar:
+        g = _generator(config.seed, "denoiser", step)
+        images, captions = draw(config.batch, g)
+        keep = (torch.rand(len(captions), generator=g) >= config.caption_dropout).tolist()
+        captions = [c if k else "" for c, k in zip(captions, keep)]
         z0 = model.encode_images(images)
-        noise = torch.randn(z0.shape, generator=g).to(model.device)
-        t = torch.randint(0, T, (len(z0),), generator=g).to(model.device)
-        text = model.encode_text(captions)
+        noise = torch.randn(z0.shape, generator=g)
+        t = torch.randint(0, T, (len(z0),), generator=g)
         pred = model.unet(
-            model.add_noise(z0, noise, t).to(model.dtype), t, encoder_hidden_states=text
-        ).sample.float()
+            model.add_noise(z0, noise, t), t, encoder_hidden_states=model.encode_text(captions)
+        ).sample
         loss = (pred - model.training_target(z0, noise, t)).pow(2).mean()
+        for group in optimizer.param_groups:
+            group["lr"] = config.lr * min(1.0, (step + 1) / max(1, config.warmup))
         optimizer.zero_grad(set_to_none=True)
         loss.backward()
         optimizer.step()
-        if step >= steps - max(1, steps // 10):
-            tail.append(float(loss.detach()))
-    for module in (model.unet, model.text_encoder):
-        module.eval().requires_grad_(False)
-    return sum(tail) / len(tail)
+        with torch.no_grad():
+            # The usual warm-up of the decay, so short runs are not dominated by the init.
+            decay = min(config.ema_decay, (1 + step) / (10 + step))
+            torch._foreach_lerp_(ema_params, params, 1 - decay)
+        recent = (recent + [float(loss.detach())])[-200:]
+        bar.set_postfix(loss=f"{sum(recent) / len(recent):.4f}")
+        done = step + 1
+        losses["denoiser"] = sum(recent) / len(recent)
+        if done % config.checkpoint_every == 0 or done == config.denoiser_steps:
+            elapsed = seconds + time.perf_counter() - started
+            _publish(run.out, ema)
+            run.save(
+                "denoiser", done, modules, ema, optimizer, {"seconds": elapsed, "losses": losses}
+            )
+    final = run.state() or state
+    return final
 
 
-def train_from_scratch(
-    directory: str | Path,
-    arch: TinyArchitecture,
-    draw: Draw,
-    vae_steps: int,
-    denoiser_steps: int,
-    batch: int = 32,
-    seed: int = 0,
-    progress: bool = True,
-) -> dict:
-    """Build a model of architecture `arch` in `directory`, train its VAE then its denoiser on
-    drawn images, and save it in place. Returns the final losses."""
-    from diffusers import AutoencoderKL
-
-    directory = Path(directory)
-    quiet_libraries()
-    build_tiny(directory, arch, seed=seed)
-    vae = AutoencoderKL.from_pretrained(directory / "vae")
-    vae_mse = train_vae(vae, draw, vae_steps, batch=batch, seed=seed, progress=progress)
-    vae.save_pretrained(directory / "vae")
-    model = DiffusionModel.load(directory)
-    loss = train_denoiser(model, draw, denoiser_steps, batch=batch, seed=seed, progress=progress)
-    model.unet.save_pretrained(directory / "unet")
-    model.text_encoder.save_pretrained(directory / "text_encoder")
-    return {"vae_mse": vae_mse, "denoiser_loss": loss}
+def _publish(out: Path, ema: dict) -> None:
+    """Write the EMA weights as the directory's UNet and text encoder (what users load), each
+    component whole or not at all."""
+    for name, module in ema.items():
+        scratch, old = out / f".{name}.partial", out / f".{name}.old"
+        shutil.rmtree(scratch, ignore_errors=True)
+        module.save_pretrained(scratch)
+        (out / name).rename(old)
+        scratch.rename(out / name)
+        shutil.rmtree(old)
