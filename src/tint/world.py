@@ -32,7 +32,7 @@ def diffusion_architecture() -> TinyArchitecture:
 
 
 DIFFUSION_TRAINING = PretrainConfig(
-    vae_steps=3000,
+    vae_steps=1000,
     denoiser_steps=60000,
     batch=96,
     vae_lr=1e-3,
@@ -41,6 +41,7 @@ DIFFUSION_TRAINING = PretrainConfig(
     caption_dropout=0.1,
     ema_decay=0.999,
     checkpoint_every=250,
+    reuse=4,
 )
 
 

@@ -44,6 +44,7 @@ class PretrainConfig:
     caption_dropout: float = 0.1  # "" instead of the caption, so guidance works
     ema_decay: float = 0.999  # the saved UNet and text encoder are this EMA of the weights
     checkpoint_every: int = 500  # steps
+    reuse: int = 1  # each drawn image serves about this many steps (see _Pool)
     seed: int = 0
 
 
@@ -64,6 +65,32 @@ def _restore_optimizer(optimizer: torch.optim.Optimizer, tensors: dict[str, torc
         i, name = key.split(".", 1)
         state.setdefault(int(i), {})[name] = value
     optimizer.load_state_dict({"state": state, "param_groups": current["param_groups"]})
+
+
+class _Pool:
+    """Draws images a block of steps at a time and serves each step a batch sampled from its
+    block's pool, so each image serves about `reuse` steps and drawing (and encoding, via
+    `prepare`) costs 1/reuse as much. A step's batch still depends on (seed, stage, step) only."""
+
+    BLOCK = 100  # steps
+
+    def __init__(self, draw: Draw, config: PretrainConfig, stage: str, prepare=None):
+        self.draw, self.config, self.stage = draw, config, stage
+        self.prepare = prepare or (lambda images: images)
+        self.block, self.items, self.captions = -1, None, []
+
+    def batch(self, step: int, g: torch.Generator) -> tuple[torch.Tensor, list[str]]:
+        c = self.config
+        if c.reuse <= 1:
+            images, captions = self.draw(c.batch, g)
+            return self.prepare(images), captions
+        if step // self.BLOCK != self.block:
+            self.block = step // self.BLOCK
+            size = c.batch * self.BLOCK // c.reuse
+            images, self.captions = self.draw(size, _generator(c.seed, self.stage, -self.block))
+            self.items = torch.cat([self.prepare(x) for x in images.split(256)])
+        pick = torch.randint(len(self.items), (c.batch,), generator=g)
+        return self.items[pick], [self.captions[i] for i in pick.tolist()]
 
 
 class _Run:
@@ -150,6 +177,7 @@ def _train_vae(run: _Run, state: dict, draw: Draw, progress: bool) -> dict:
     if state["step"] > 0:
         run.load_into({"vae": vae}, {}, optimizer)
     started, seconds, mse = time.perf_counter(), state.get("seconds", 0.0), float("nan")
+    pool = _Pool(draw, config, "vae")
     for step in tqdm(
         range(state["step"], config.vae_steps),
         initial=state["step"],
@@ -157,7 +185,7 @@ def _train_vae(run: _Run, state: dict, draw: Draw, progress: bool) -> dict:
         desc="VAE",
         disable=not progress,
     ):
-        x = draw(config.batch, _generator(config.seed, "vae", step))[0] * 2 - 1
+        x = pool.batch(step, _generator(config.seed, "vae", step))[0] * 2 - 1
         posterior = vae.encode(x).latent_dist
         recon = vae.decode(posterior.sample()).sample
         loss_rec = (recon - x).pow(2).mean()
@@ -208,6 +236,7 @@ def _train_denoiser(run: _Run, state: dict, draw: Draw, progress: bool) -> dict:
     started, seconds = time.perf_counter(), state.get("seconds", 0.0)
     losses = dict(state.get("losses", {}))
     recent: list[float] = []
+    pool = _Pool(draw, config, "denoiser", prepare=model.encode_images)
     bar = tqdm(
         range(state["step"], config.denoiser_steps),
         initial=state["step"],
@@ -217,10 +246,9 @@ def _train_denoiser(run: _Run, state: dict, draw: Draw, progress: bool) -> dict:
     )
     for step in bar:
         g = _generator(config.seed, "denoiser", step)
-        images, captions = draw(config.batch, g)
+        z0, captions = pool.batch(step, g)
         keep = (torch.rand(len(captions), generator=g) >= config.caption_dropout).tolist()
         captions = [c if k else "" for c, k in zip(captions, keep)]
-        z0 = model.encode_images(images)
         noise = torch.randn(z0.shape, generator=g)
         t = torch.randint(0, T, (len(z0),), generator=g)
         pred = model.unet(
