@@ -258,6 +258,7 @@ def _add_pretrain(sub) -> None:
     )
     d.add_argument("--quiet", action="store_true", help="no progress bars")
     d.set_defaults(run=_run_pretrain_diffusion)
+    _add_pretrain_teacher(kinds)
 
 
 def _run_pretrain_diffusion(args) -> None:
@@ -290,6 +291,72 @@ def _run_pretrain_diffusion(args) -> None:
     print(
         f"{args.out}: {state['stage']} step {state['step']}, "
         f"{state['seconds'] / 60:.1f} min of training, losses {state['losses']}"
+    )
+
+
+def _add_pretrain_teacher(kinds) -> None:
+    from tint.world import TEACHER_TRAINING as T
+
+    t = kinds.add_parser(
+        "teacher",
+        help="the base teacher, a ResNet classifier of the base glyph classes",
+        description="Train the base teacher (pre-activation ResNet 64-128-256) to classify the "
+        "base glyph classes from fresh renderings; scores held-out benchmark instances at each "
+        "checkpoint. Saves OUT/model.safetensors and OUT/config.json.",
+    )
+    t.add_argument("--out", required=True, help="output directory (new, or with --resume)")
+    t.add_argument(
+        "--steps", type=_positive_int, default=T.steps, help=f"training steps (default {T.steps})"
+    )
+    t.add_argument(
+        "--batch", type=_positive_int, default=T.batch, help=f"images per step (default {T.batch})"
+    )
+    t.add_argument(
+        "--lr", type=_positive_float, default=T.lr, help=f"peak learning rate (default {T.lr})"
+    )
+    t.add_argument(
+        "--checkpoint-every",
+        type=_positive_int,
+        default=T.checkpoint_every,
+        help=f"steps between checkpoints (default {T.checkpoint_every})",
+    )
+    t.add_argument("--seed", type=int, default=T.seed, help="random seed (default 0)")
+    t.add_argument("--threads", type=_positive_int, help="CPU threads for torch")
+    t.add_argument("--resume", action="store_true", help="continue from OUT's last checkpoint")
+    t.add_argument("--quiet", action="store_true", help="no progress bars")
+    t.set_defaults(run=_run_pretrain_teacher)
+
+
+def _run_pretrain_teacher(args) -> None:
+    import dataclasses
+
+    import torch
+
+    from tint import world
+    from tint.models.classifier_training import pretrain_classifier
+
+    if args.threads:
+        torch.set_num_threads(args.threads)
+    config = dataclasses.replace(
+        world.TEACHER_TRAINING,
+        steps=args.steps,
+        batch=args.batch,
+        lr=args.lr,
+        checkpoint_every=args.checkpoint_every,
+        seed=args.seed,
+    )
+    state = pretrain_classifier(
+        args.out,
+        world.teacher_network(),
+        config,
+        world.draw_base_labelled,
+        held_out=world.base_held_out(),
+        resume=args.resume,
+        progress=not args.quiet,
+    )
+    print(
+        f"{args.out}: step {state['step']}, {state['seconds'] / 60:.1f} min of training, "
+        f"held-out base accuracy {state['held_out_accuracy']:.3f}"
     )
 
 
@@ -327,6 +394,37 @@ def _run_data_glyphs(args) -> None:
     print(f"wrote {n} {args.split} classes x {args.instances} instances to {args.out}")
 
 
+def _add_info(sub) -> None:
+    p = sub.add_parser("info", help="version, device and the shipped default models")
+    p.add_argument("--json", action="store_true", help="print one JSON object")
+    p.set_defaults(run=_run_info)
+
+
+def _run_info(args) -> None:
+    import json
+
+    import torch
+
+    from tint import __version__, world
+
+    info = {
+        "version": __version__,
+        "torch": torch.__version__,
+        "device": "cuda" if torch.cuda.is_available() else "cpu",
+        "cuda_devices": [torch.cuda.get_device_name(i) for i in range(torch.cuda.device_count())],
+        "cpu_threads": torch.get_num_threads(),
+        "default_model": str(world.DEFAULT_MODEL),
+        "default_model_present": (world.DEFAULT_MODEL / "model_index.json").is_file(),
+        "default_teacher": str(world.DEFAULT_TEACHER),
+        "default_teacher_present": (world.DEFAULT_TEACHER / "config.json").is_file(),
+    }
+    if args.json:
+        print(json.dumps(info, indent=2))
+        return
+    for key, value in info.items():
+        print(f"{key:<24} {value}")
+
+
 def build_parser() -> argparse.ArgumentParser:
     from tint import __version__
 
@@ -343,6 +441,7 @@ def build_parser() -> argparse.ArgumentParser:
     _add_demo(sub)
     _add_pretrain(sub)
     _add_data(sub)
+    _add_info(sub)
     return parser
 
 

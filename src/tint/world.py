@@ -10,6 +10,8 @@ import torch
 from tint.data import glyphs
 from tint.diffusion.architectures import TinyArchitecture
 from tint.diffusion.training import PretrainConfig
+from tint.models.classifier_training import ClassifierTraining
+from tint.models.resnet import ResNetConfig
 
 ASSETS = Path(__file__).resolve().parent / "assets"
 DEFAULT_MODEL = ASSETS / "glyph-diffusion"
@@ -27,7 +29,8 @@ def diffusion_architecture() -> TinyArchitecture:
         text_layers=3,
         text_heads=4,
         max_prompt_tokens=16,
-        words=["a", "drawing", "of", "photo", "object", *(g.word for g in glyphs.split("base"))],
+        # Class words first: BPE merges rank in this order, so each class word stays one token.
+        words=[*(g.word for g in glyphs.split("base")), "a", "drawing", "of", "photo", "object"],
     )
 
 
@@ -51,3 +54,33 @@ def draw_base(n: int, generator: torch.Generator) -> tuple[torch.Tensor, list[st
     picks = torch.randint(len(base), (n,), generator=generator).tolist()
     chosen = [base[i] for i in picks]
     return glyphs.render(chosen, generator), [glyphs.caption(g) for g in chosen]
+
+
+def teacher_network() -> ResNetConfig:
+    """The base teacher: a pre-activation ResNet (64-128-256, two blocks each, 2.8M weights)
+    over the base classes; its pooled features stand in for a foundation model's."""
+    return ResNetConfig(
+        widths=(64, 128, 256),
+        blocks=(2, 2, 2),
+        num_classes=len(glyphs.split("base")),
+        classes=[g.name for g in glyphs.split("base")],
+        input_size=(glyphs.SIZE, glyphs.SIZE),
+    )
+
+
+TEACHER_TRAINING = ClassifierTraining(steps=6000, batch=128, lr=2e-3, reuse=4)
+
+
+def draw_base_labelled(n: int, generator: torch.Generator) -> tuple[torch.Tensor, list[int]]:
+    """Fresh random instances of random base classes with their class indices."""
+    base = glyphs.split("base")
+    picks = torch.randint(len(base), (n,), generator=generator).tolist()
+    return glyphs.render([base[i] for i in picks], generator), picks
+
+
+def base_held_out(per_class: int = 2) -> tuple[torch.Tensor, torch.Tensor]:
+    """The benchmark's first instances of every base class (never drawn in training, which
+    renders fresh random ones), with their class indices."""
+    base = glyphs.split("base")
+    images = torch.cat([glyphs.benchmark_instances(g, per_class) for g in base])
+    return images, torch.arange(len(base)).repeat_interleave(per_class)

@@ -30,7 +30,8 @@ class TinyArchitecture:
 
 def write_tokenizer(directory: Path, words: list[str], max_length: int):
     """A CLIP tokenizer whose vocabulary is the alphabet plus `words`, built by merging each word
-    left to right (a word may still split if another word's merge takes precedence)."""
+    left to right. Merges rank in the order of `words`: a word may split into several tokens if
+    an earlier word's merge takes precedence, so list the words that must stay whole first."""
     from transformers import CLIPTokenizer
 
     directory.mkdir(parents=True, exist_ok=True)

@@ -11,25 +11,20 @@ from __future__ import annotations
 
 import copy
 import dataclasses
-import hashlib
 import json
 import shutil
 import time
-from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
 
 import torch
-from safetensors.torch import load_file
 from tqdm.auto import tqdm
 
+from tint.batches import Draw, PooledDraw, step_generator
+from tint.checkpoint import Checkpoint
 from tint.diffusion.architectures import TinyArchitecture, build_tiny
 from tint.diffusion.model import DiffusionModel, quiet_libraries
 from tint.errors import TintError
-from tint.storage import read_json, write_json, write_safetensors
-
-# draw(batch_size, generator) -> (images (B, 3, H, W) in [0, 1], captions)
-Draw = Callable[[int, torch.Generator], tuple[torch.Tensor, list[str]]]
 
 
 @dataclass
@@ -44,98 +39,31 @@ class PretrainConfig:
     caption_dropout: float = 0.1  # "" instead of the caption, so guidance works
     ema_decay: float = 0.999  # the saved UNet and text encoder are this EMA of the weights
     checkpoint_every: int = 500  # steps
-    reuse: int = 1  # each drawn image serves about this many steps (see _Pool)
+    reuse: int = 1  # each drawn image serves about this many steps (see PooledDraw)
     seed: int = 0
 
 
-def _generator(seed: int, stage: str, step: int) -> torch.Generator:
-    digest = hashlib.sha256(f"{seed}/{stage}/{step}".encode()).digest()
-    return torch.Generator().manual_seed(int.from_bytes(digest[:8], "little") >> 1)
-
-
-def _flatten_optimizer(optimizer: torch.optim.Optimizer) -> dict[str, torch.Tensor]:
-    state = optimizer.state_dict()["state"]
-    return {f"{i}.{k}": torch.as_tensor(v) for i, s in state.items() for k, v in s.items()}
-
-
-def _restore_optimizer(optimizer: torch.optim.Optimizer, tensors: dict[str, torch.Tensor]):
-    current = optimizer.state_dict()
-    state: dict[int, dict] = {}
-    for key, value in tensors.items():
-        i, name = key.split(".", 1)
-        state.setdefault(int(i), {})[name] = value
-    optimizer.load_state_dict({"state": state, "param_groups": current["param_groups"]})
-
-
-class _Pool:
-    """Draws images a block of steps at a time and serves each step a batch sampled from its
-    block's pool, so each image serves about `reuse` steps and drawing (and encoding, via
-    `prepare`) costs 1/reuse as much. A step's batch still depends on (seed, stage, step) only."""
-
-    BLOCK = 100  # steps
-
-    def __init__(self, draw: Draw, config: PretrainConfig, stage: str, prepare=None):
-        self.draw, self.config, self.stage = draw, config, stage
-        self.prepare = prepare or (lambda images: images)
-        self.block, self.items, self.captions = -1, None, []
-
-    def batch(self, step: int, g: torch.Generator) -> tuple[torch.Tensor, list[str]]:
-        c = self.config
-        if c.reuse <= 1:
-            images, captions = self.draw(c.batch, g)
-            return self.prepare(images), captions
-        if step // self.BLOCK != self.block:
-            self.block = step // self.BLOCK
-            size = c.batch * self.BLOCK // c.reuse
-            images, self.captions = self.draw(size, _generator(c.seed, self.stage, -self.block))
-            self.items = torch.cat([self.prepare(x) for x in images.split(256)])
-        pick = torch.randint(len(self.items), (c.batch,), generator=g)
-        return self.items[pick], [self.captions[i] for i in pick.tolist()]
-
-
+@dataclass
 class _Run:
-    """The on-disk state of one pretraining run."""
-
-    def __init__(self, out: Path, arch: TinyArchitecture, config: PretrainConfig):
-        self.out, self.arch, self.config = out, arch, config
-        self.dir = out / "training"
-
-    def state(self) -> dict | None:
-        path = self.dir / "state.json"
-        return read_json(path) if path.is_file() else None
+    out: Path
+    arch: TinyArchitecture
+    config: PretrainConfig
+    checkpoint: Checkpoint
 
     def save(self, stage: str, step: int, modules: dict, ema: dict, optimizer, extra: dict):
-        """Write a checkpoint into a fresh folder, then swap it in: never half a checkpoint."""
-        scratch = self.dir.with_name("training.partial")
-        shutil.rmtree(scratch, ignore_errors=True)
-        for name, module in modules.items():
-            write_safetensors(scratch / f"{name}.safetensors", module.state_dict())
-        for name, module in ema.items():
-            write_safetensors(scratch / f"{name}_ema.safetensors", module.state_dict())
-        write_safetensors(scratch / "optimizer.safetensors", _flatten_optimizer(optimizer))
-        write_json(
-            scratch / "state.json",
-            {
-                "stage": stage,
-                "step": step,
-                "arch": dataclasses.asdict(self.arch),
-                "config": dataclasses.asdict(self.config),
-                **extra,
-            },
-        )
-        old = self.dir.with_name("training.old")
-        shutil.rmtree(old, ignore_errors=True)
-        if self.dir.exists():
-            self.dir.rename(old)
-        scratch.rename(self.dir)
-        shutil.rmtree(old, ignore_errors=True)
+        state = {
+            "stage": stage,
+            "step": step,
+            "arch": dataclasses.asdict(self.arch),
+            "config": dataclasses.asdict(self.config),
+            **extra,
+        }
+        everything = {**modules, **{f"{name}_ema": m for name, m in ema.items()}}
+        self.checkpoint.save(state, everything, optimizer)
 
     def load_into(self, modules: dict, ema: dict, optimizer) -> None:
-        for name, module in modules.items():
-            module.load_state_dict(load_file(str(self.dir / f"{name}.safetensors")))
-        for name, module in ema.items():
-            module.load_state_dict(load_file(str(self.dir / f"{name}_ema.safetensors")))
-        _restore_optimizer(optimizer, load_file(str(self.dir / "optimizer.safetensors")))
+        everything = {**modules, **{f"{name}_ema": m for name, m in ema.items()}}
+        self.checkpoint.load_into(everything, optimizer)
 
 
 def pretrain(
@@ -151,8 +79,8 @@ def pretrain(
     run. Returns the final state (stage, step, losses, time)."""
     out = Path(out)
     quiet_libraries()
-    run = _Run(out, arch, config)
-    state = run.state() if resume else None
+    run = _Run(out, arch, config, Checkpoint(out / "training"))
+    state = run.checkpoint.state() if resume else None
     if resume and state is None:
         raise TintError(f"{out}: no checkpoint to resume (training/state.json is missing)")
     if not resume and out.exists() and any(out.iterdir()):
@@ -177,7 +105,7 @@ def _train_vae(run: _Run, state: dict, draw: Draw, progress: bool) -> dict:
     if state["step"] > 0:
         run.load_into({"vae": vae}, {}, optimizer)
     started, seconds, mse = time.perf_counter(), state.get("seconds", 0.0), float("nan")
-    pool = _Pool(draw, config, "vae")
+    pool = PooledDraw(draw, config.batch, config.reuse, config.seed, "vae")
     for step in tqdm(
         range(state["step"], config.vae_steps),
         initial=state["step"],
@@ -185,7 +113,7 @@ def _train_vae(run: _Run, state: dict, draw: Draw, progress: bool) -> dict:
         desc="VAE",
         disable=not progress,
     ):
-        x = pool.batch(step, _generator(config.seed, "vae", step))[0] * 2 - 1
+        x = pool(step, step_generator(config.seed, "vae", step))[0] * 2 - 1
         posterior = vae.encode(x).latent_dist
         recon = vae.decode(posterior.sample()).sample
         loss_rec = (recon - x).pow(2).mean()
@@ -207,7 +135,7 @@ def _train_vae(run: _Run, state: dict, draw: Draw, progress: bool) -> dict:
             )
     vae.eval().requires_grad_(False)
     with torch.no_grad():
-        sample = draw(512, _generator(config.seed, "vae-scale", 0))[0] * 2 - 1
+        sample = draw(512, step_generator(config.seed, "vae-scale", 0))[0] * 2 - 1
         latents = vae.encode(sample).latent_dist.mean
     # Stable Diffusion's convention: latents of unit variance once multiplied by this.
     vae.register_to_config(scaling_factor=float(1 / latents.std()))
@@ -236,7 +164,9 @@ def _train_denoiser(run: _Run, state: dict, draw: Draw, progress: bool) -> dict:
     started, seconds = time.perf_counter(), state.get("seconds", 0.0)
     losses = dict(state.get("losses", {}))
     recent: list[float] = []
-    pool = _Pool(draw, config, "denoiser", prepare=model.encode_images)
+    pool = PooledDraw(
+        draw, config.batch, config.reuse, config.seed, "denoiser", prepare=model.encode_images
+    )
     bar = tqdm(
         range(state["step"], config.denoiser_steps),
         initial=state["step"],
@@ -245,8 +175,8 @@ def _train_denoiser(run: _Run, state: dict, draw: Draw, progress: bool) -> dict:
         disable=not progress,
     )
     for step in bar:
-        g = _generator(config.seed, "denoiser", step)
-        z0, captions = pool.batch(step, g)
+        g = step_generator(config.seed, "denoiser", step)
+        z0, captions = pool(step, g)
         keep = (torch.rand(len(captions), generator=g) >= config.caption_dropout).tolist()
         captions = [c if k else "" for c, k in zip(captions, keep)]
         noise = torch.randn(z0.shape, generator=g)
@@ -274,7 +204,7 @@ def _train_denoiser(run: _Run, state: dict, draw: Draw, progress: bool) -> dict:
             run.save(
                 "denoiser", done, modules, ema, optimizer, {"seconds": elapsed, "losses": losses}
             )
-    final = run.state() or state
+    final = run.checkpoint.state() or state
     return final
 
 

@@ -1,0 +1,56 @@
+"""Training checkpoints on disk: module weights and optimizer state as safetensors plus a JSON
+state, swapped in whole so an interrupted save never leaves half a checkpoint."""
+
+from __future__ import annotations
+
+import shutil
+from pathlib import Path
+
+import torch
+from safetensors.torch import load_file
+
+from tint.storage import read_json, write_json, write_safetensors
+
+
+def _flatten_optimizer(optimizer: torch.optim.Optimizer) -> dict[str, torch.Tensor]:
+    state = optimizer.state_dict()["state"]
+    return {f"{i}.{k}": torch.as_tensor(v) for i, s in state.items() for k, v in s.items()}
+
+
+def _restore_optimizer(optimizer: torch.optim.Optimizer, tensors: dict[str, torch.Tensor]):
+    state: dict[int, dict] = {}
+    for key, value in tensors.items():
+        i, name = key.split(".", 1)
+        state.setdefault(int(i), {})[name] = value
+    groups = optimizer.state_dict()["param_groups"]
+    optimizer.load_state_dict({"state": state, "param_groups": groups})
+
+
+class Checkpoint:
+    """A folder holding <name>.safetensors per module, optimizer.safetensors and state.json."""
+
+    def __init__(self, directory: str | Path):
+        self.dir = Path(directory)
+
+    def state(self) -> dict | None:
+        path = self.dir / "state.json"
+        return read_json(path) if path.is_file() else None
+
+    def save(self, state: dict, modules: dict[str, torch.nn.Module], optimizer) -> None:
+        scratch = self.dir.with_name(self.dir.name + ".partial")
+        shutil.rmtree(scratch, ignore_errors=True)
+        for name, module in modules.items():
+            write_safetensors(scratch / f"{name}.safetensors", module.state_dict())
+        write_safetensors(scratch / "optimizer.safetensors", _flatten_optimizer(optimizer))
+        write_json(scratch / "state.json", state)
+        old = self.dir.with_name(self.dir.name + ".old")
+        shutil.rmtree(old, ignore_errors=True)
+        if self.dir.exists():
+            self.dir.rename(old)
+        scratch.rename(self.dir)
+        shutil.rmtree(old, ignore_errors=True)
+
+    def load_into(self, modules: dict[str, torch.nn.Module], optimizer) -> None:
+        for name, module in modules.items():
+            module.load_state_dict(load_file(str(self.dir / f"{name}.safetensors")))
+        _restore_optimizer(optimizer, load_file(str(self.dir / "optimizer.safetensors")))

@@ -1,0 +1,1 @@
+"""Image classifiers: the glyph teacher and, later, the students."""
