@@ -300,7 +300,7 @@ def _add_pretrain_teacher(kinds) -> None:
     t = kinds.add_parser(
         "teacher",
         help="the base teacher, a ResNet classifier of the base glyph classes",
-        description="Train the base teacher (pre-activation ResNet 64-128-256) to classify the "
+        description="Train the base teacher (pre-activation ResNet 32-64-128) to classify the "
         "base glyph classes from fresh renderings; scores held-out benchmark instances at each "
         "checkpoint. Saves OUT/model.safetensors and OUT/config.json.",
     )

@@ -35,9 +35,10 @@ def diffusion_architecture() -> TinyArchitecture:
 
 
 DIFFUSION_TRAINING = PretrainConfig(
-    vae_steps=1000,
+    vae_steps=1500,
     denoiser_steps=60000,
     batch=96,
+    vae_batch=32,
     vae_lr=1e-3,
     lr=1e-3,
     warmup=500,
@@ -57,10 +58,10 @@ def draw_base(n: int, generator: torch.Generator) -> tuple[torch.Tensor, list[st
 
 
 def teacher_network() -> ResNetConfig:
-    """The base teacher: a pre-activation ResNet (64-128-256, two blocks each, 2.8M weights)
+    """The base teacher: a pre-activation ResNet (32-64-128, two blocks each, 0.7M weights)
     over the base classes; its pooled features stand in for a foundation model's."""
     return ResNetConfig(
-        widths=(64, 128, 256),
+        widths=(32, 64, 128),
         blocks=(2, 2, 2),
         num_classes=len(glyphs.split("base")),
         classes=[g.name for g in glyphs.split("base")],
@@ -68,7 +69,7 @@ def teacher_network() -> ResNetConfig:
     )
 
 
-TEACHER_TRAINING = ClassifierTraining(steps=6000, batch=128, lr=2e-3, reuse=4)
+TEACHER_TRAINING = ClassifierTraining(steps=8000, batch=64, lr=2e-3, reuse=4)
 
 
 def draw_base_labelled(n: int, generator: torch.Generator) -> tuple[torch.Tensor, list[int]]:

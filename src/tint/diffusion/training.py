@@ -31,7 +31,8 @@ from tint.errors import TintError
 class PretrainConfig:
     vae_steps: int = 3000
     denoiser_steps: int = 60000
-    batch: int = 96
+    batch: int = 96  # denoiser images per step
+    vae_batch: int = 32
     vae_lr: float = 1e-3
     lr: float = 1e-3  # UNet and text encoder, AdamW, after a linear warm-up
     warmup: int = 500
@@ -105,7 +106,7 @@ def _train_vae(run: _Run, state: dict, draw: Draw, progress: bool) -> dict:
     if state["step"] > 0:
         run.load_into({"vae": vae}, {}, optimizer)
     started, seconds, mse = time.perf_counter(), state.get("seconds", 0.0), float("nan")
-    pool = PooledDraw(draw, config.batch, config.reuse, config.seed, "vae")
+    pool = PooledDraw(draw, config.vae_batch, config.reuse, config.seed, "vae")
     for step in tqdm(
         range(state["step"], config.vae_steps),
         initial=state["step"],
