@@ -1,6 +1,5 @@
 """The ResNet classifier and its resumable training."""
 
-
 import pytest
 import torch
 
@@ -60,3 +59,17 @@ def test_training_learns_and_an_interrupted_run_resumes_exactly(tmp_path):
     a, b = ResNet.from_pretrained(tmp_path / "a"), ResNet.from_pretrained(tmp_path / "b")
     for (name, p), q in zip(a.state_dict().items(), b.state_dict().values()):
         torch.testing.assert_close(p, q, rtol=0, atol=1e-5, msg=name)
+
+
+def test_a_checkpoint_without_weights_goes_on_from_the_published_model(tmp_path):
+    config = ClassifierTraining(steps=20, batch=16, lr=3e-3, warmup=5, checkpoint_every=20)
+    pretrain_classifier(tmp_path / "m", NET, config, _draw, progress=False)
+    published = dict(ResNet.from_pretrained(tmp_path / "m").named_parameters())
+    for f in (tmp_path / "m" / "training").glob("*.safetensors"):
+        f.unlink()  # what a fresh clone of the repository has
+    longer = ClassifierTraining(steps=21, batch=16, lr=3e-3, warmup=5, checkpoint_every=20)
+    state = pretrain_classifier(tmp_path / "m", NET, longer, _draw, resume=True, progress=False)
+    assert state["step"] == 21 and state["warm_from"] == 20
+    after = dict(ResNet.from_pretrained(tmp_path / "m").named_parameters())
+    gap = max(float((after[k] - published[k]).abs().max()) for k in published)
+    assert 0 < gap < 0.01  # one small, re-warmed step from the published weights

@@ -63,3 +63,16 @@ def test_resume_needs_a_checkpoint_and_a_new_run_an_empty_folder(tmp_path):
     (tmp_path / "used" / "file").write_text("x")
     with pytest.raises(TintError, match="not empty"):
         pretrain(tmp_path / "used", TINY, CONFIG, _draw, progress=False)
+
+
+def test_a_checkpoint_without_weights_goes_on_from_the_published_model(tmp_path):
+    pretrain(tmp_path / "m", TINY, CONFIG, _draw, progress=False)
+    before = load_file(str(tmp_path / "m" / "unet" / "diffusion_pytorch_model.safetensors"))
+    for f in (tmp_path / "m" / "training").glob("*.safetensors"):
+        f.unlink()  # what a fresh clone of the repository has
+    longer = dataclasses.replace(CONFIG, denoiser_steps=5)
+    state = pretrain(tmp_path / "m", TINY, longer, _draw, resume=True, progress=False)
+    assert state["step"] == 5 and state["warm_from"] == 4
+    after = load_file(str(tmp_path / "m" / "unet" / "diffusion_pytorch_model.safetensors"))
+    gap = max((after[k] - before[k]).abs().max() for k in before)
+    assert 0 < gap < 0.01

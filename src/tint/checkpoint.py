@@ -1,5 +1,8 @@
 """Training checkpoints on disk: module weights and optimizer state as safetensors plus a JSON
-state, swapped in whole so an interrupted save never leaves half a checkpoint."""
+state, swapped in whole so an interrupted save never leaves half a checkpoint.
+
+A checkpoint whose weights were left out (the repository keeps only state.json; the weights a run
+publishes are its product) still resumes: from the published weights, with a fresh optimizer."""
 
 from __future__ import annotations
 
@@ -35,6 +38,9 @@ class Checkpoint:
     def state(self) -> dict | None:
         path = self.dir / "state.json"
         return read_json(path) if path.is_file() else None
+
+    def has_weights(self) -> bool:
+        return (self.dir / "optimizer.safetensors").is_file()
 
     def save(self, state: dict, modules: dict[str, torch.nn.Module], optimizer) -> None:
         scratch = self.dir.with_name(self.dir.name + ".partial")

@@ -103,8 +103,8 @@ def _train_vae(run: _Run, state: dict, draw: Draw, progress: bool) -> dict:
     vae = AutoencoderKL.from_pretrained(run.out / "vae")
     vae.train().requires_grad_(True)
     optimizer = torch.optim.AdamW(vae.parameters(), lr=config.vae_lr, weight_decay=0.0)
-    if state["step"] > 0:
-        run.load_into({"vae": vae}, {}, optimizer)
+    if state["step"] > 0 and run.checkpoint.has_weights():
+        run.load_into({"vae": vae}, {}, optimizer)  # else: the published weights, fresh Adam
     started, seconds, mse = time.perf_counter(), state.get("seconds", 0.0), float("nan")
     pool = PooledDraw(draw, config.vae_batch, config.reuse, config.seed, "vae")
     for step in tqdm(
@@ -126,6 +126,7 @@ def _train_vae(run: _Run, state: dict, draw: Draw, progress: bool) -> dict:
         done = step + 1
         if done % config.checkpoint_every == 0 and done < config.vae_steps:
             elapsed = seconds + time.perf_counter() - started
+            _publish(run.out, {"vae": vae})
             run.save(
                 "vae",
                 done,
@@ -158,8 +159,11 @@ def _train_denoiser(run: _Run, state: dict, draw: Draw, progress: bool) -> dict:
     for m in modules.values():
         m.train().requires_grad_(True)
     optimizer = torch.optim.AdamW(params, lr=config.lr, weight_decay=0.0)
-    if state["step"] > 0:
+    warm_from = state.get("warm_from", 0)
+    if state["step"] > 0 and run.checkpoint.has_weights():
         run.load_into(modules, ema, optimizer)
+    elif state["step"] > 0:  # weights-only checkpoint: go on from the published EMA weights
+        warm_from = state["step"]
     ema_params = [p for m in ema.values() for p in m.parameters()]
     T = model.num_train_timesteps
     started, seconds = time.perf_counter(), state.get("seconds", 0.0)
@@ -187,7 +191,7 @@ def _train_denoiser(run: _Run, state: dict, draw: Draw, progress: bool) -> dict:
         ).sample
         loss = (pred - model.training_target(z0, noise, t)).pow(2).mean()
         for group in optimizer.param_groups:
-            group["lr"] = config.lr * min(1.0, (step + 1) / max(1, config.warmup))
+            group["lr"] = config.lr * min(1.0, (step + 1 - warm_from) / max(1, config.warmup))
         optimizer.zero_grad(set_to_none=True)
         loss.backward()
         optimizer.step()
@@ -203,16 +207,21 @@ def _train_denoiser(run: _Run, state: dict, draw: Draw, progress: bool) -> dict:
             elapsed = seconds + time.perf_counter() - started
             _publish(run.out, ema)
             run.save(
-                "denoiser", done, modules, ema, optimizer, {"seconds": elapsed, "losses": losses}
+                "denoiser",
+                done,
+                modules,
+                ema,
+                optimizer,
+                {"seconds": elapsed, "losses": losses, "warm_from": warm_from},
             )
     final = run.checkpoint.state() or state
     return final
 
 
-def _publish(out: Path, ema: dict) -> None:
-    """Write the EMA weights as the directory's UNet and text encoder (what users load), each
-    component whole or not at all."""
-    for name, module in ema.items():
+def _publish(out: Path, modules: dict) -> None:
+    """Write modules as the directory's components (what users load; the EMA weights for the
+    UNet and text encoder), each component whole or not at all."""
+    for name, module in modules.items():
         scratch, old = out / f".{name}.partial", out / f".{name}.old"
         shutil.rmtree(scratch, ignore_errors=True)
         module.save_pretrained(scratch)

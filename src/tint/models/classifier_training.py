@@ -67,9 +67,12 @@ def pretrain_classifier(
     optimizer = torch.optim.AdamW(
         model.parameters(), lr=config.lr, weight_decay=config.weight_decay
     )
-    state = state or {"step": 0, "seconds": 0.0, "held_out_accuracy": None}
-    if state["step"] > 0:
+    state = state or {"step": 0, "seconds": 0.0, "held_out_accuracy": None, "warm_from": 0}
+    if state["step"] > 0 and checkpoint.has_weights():
         checkpoint.load_into({"model": model}, optimizer)
+    elif state["step"] > 0:  # weights-only checkpoint: go on from the published weights
+        model.load_state_dict(ResNet.from_pretrained(out).state_dict())
+        state["warm_from"] = state["step"]
     pool = PooledDraw(draw, config.batch, config.reuse, config.seed, "classifier")
     started, recent = time.perf_counter(), []
     bar = tqdm(
@@ -82,7 +85,7 @@ def pretrain_classifier(
     for step in bar:
         model.train()
         images, labels = pool(step, step_generator(config.seed, "classifier", step))
-        progress_ = (step + 1) / max(1, config.warmup)
+        progress_ = (step + 1 - state.get("warm_from", 0)) / max(1, config.warmup)
         cosine = 0.5 * (1 + math.cos(math.pi * step / config.steps))
         for group in optimizer.param_groups:
             group["lr"] = config.lr * min(1.0, progress_) * cosine
