@@ -394,6 +394,107 @@ def _run_data_glyphs(args) -> None:
     print(f"wrote {n} {args.split} classes x {args.instances} instances to {args.out}")
 
 
+def _add_eval_model(sub) -> None:
+    from tint.eval.model_quality import QualitySettings as Q
+
+    p = sub.add_parser(
+        "eval-model",
+        help="measure the quality figures of a glyph diffusion model and base teacher",
+        description="Base fidelity (teacher top-1/top-5 on images generated from base-class "
+        "prompts), the VAE's round-trip PSNR, TINT's alpha-0 reconstruction PSNR, novel "
+        "fidelity (nearest-prototype accuracy of TINT and textual-inversion images over random "
+        "and hard 5-way tasks) and the distance of generated images to their nearest support.",
+    )
+    p.add_argument("--model", help="diffusion model directory (default: the shipped one)")
+    p.add_argument("--teacher", help="base teacher directory (default: the shipped one)")
+    p.add_argument(
+        "--base-classes",
+        type=_positive_int,
+        default=Q.base_classes,
+        help=f"base classes prompted (default {Q.base_classes})",
+    )
+    p.add_argument(
+        "--novel-classes",
+        type=_positive_int,
+        default=Q.novel_classes,
+        help=f"novel classes reconstructed (default {Q.novel_classes})",
+    )
+    p.add_argument(
+        "--tasks",
+        type=_positive_int,
+        default=Q.tasks,
+        help=f"random 5-way tasks, and as many hard ones (default {Q.tasks})",
+    )
+    p.add_argument(
+        "--per-class",
+        type=_positive_int,
+        default=Q.per_class,
+        help=f"images per novel class and generator (default {Q.per_class})",
+    )
+    p.add_argument(
+        "--per-base-class",
+        type=_positive_int,
+        default=Q.per_base_class,
+        help=f"images per prompted base class (default {Q.per_base_class})",
+    )
+    p.add_argument(
+        "--steps", type=_positive_int, default=Q.steps, help=f"DDIM steps (default {Q.steps})"
+    )
+    p.add_argument(
+        "--ti-steps",
+        type=_positive_int,
+        help="textual-inversion steps (default: the fast preset's)",
+    )
+    p.add_argument("--workdir", help="keep specialisations here and reuse them")
+    p.add_argument("--seed", type=int, default=0, help="random seed (default 0)")
+    p.add_argument("--json", action="store_true", help="print one JSON object")
+    p.add_argument("--quiet", action="store_true", help="no progress bars")
+    p.set_defaults(run=_run_eval_model)
+
+
+def _run_eval_model(args) -> None:
+    import json
+
+    from tint import world
+    from tint.diffusion.model import DiffusionModel
+    from tint.diffusion.pipeline import GenerateConfig
+    from tint.eval.model_quality import QualitySettings, evaluate
+    from tint.models.resnet import ResNet
+
+    model = DiffusionModel.load(args.model or world.DEFAULT_MODEL)
+    teacher = ResNet.from_pretrained(args.teacher or world.DEFAULT_TEACHER)
+    settings = QualitySettings(
+        base_classes=args.base_classes,
+        per_base_class=args.per_base_class,
+        novel_classes=args.novel_classes,
+        tasks=args.tasks,
+        per_class=args.per_class,
+        steps=args.steps,
+        seed=args.seed,
+    )
+    config = GenerateConfig.from_preset("fast", steps=args.steps, ti_steps=args.ti_steps)
+    result = evaluate(
+        model, teacher, settings, config, workdir=args.workdir, progress=not args.quiet
+    )
+    if args.json:
+        print(json.dumps(result, indent=2))
+        return
+    fid = result["base_fidelity"]
+    print(
+        f"base fidelity        top-1 {fid['top1']:.3f}  top-5 {fid['top5']:.3f} "
+        f"({fid['classes']} classes x {result['settings']['per_base_class']})"
+    )
+    print(f"VAE round trip       {result['vae_psnr']:.2f} dB")
+    print(f"TINT alpha 0         {result['reconstruction_psnr']:.2f} dB")
+    for name, scores in result["novel_fidelity"].items():
+        print(f"novel fidelity {name:<9} random {scores['random']:.3f}  hard {scores['hard']:.3f}")
+    copy = result["copy_distance"]
+    print(
+        f"distance to nearest support: TINT 0.5 {copy['tint_0.5']:.3f}, "
+        f"real held-out {copy['real']:.3f}"
+    )
+
+
 def _add_info(sub) -> None:
     p = sub.add_parser("info", help="version, device and the shipped default models")
     p.add_argument("--json", action="store_true", help="print one JSON object")
@@ -441,6 +542,7 @@ def build_parser() -> argparse.ArgumentParser:
     _add_demo(sub)
     _add_pretrain(sub)
     _add_data(sub)
+    _add_eval_model(sub)
     _add_info(sub)
     return parser
 

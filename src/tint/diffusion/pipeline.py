@@ -282,6 +282,18 @@ def render(
     return [to_image(resize(x[None], (h, w))[0]) for x, (w, h) in zip(pixels, sizes)]
 
 
+@torch.no_grad()
+def reconstruct(model: DiffusionModel, spec: Specialization, config: GenerateConfig):
+    """Every support of a class regenerated at alpha 0 from its inverted latent and null-text
+    embeddings: (K, 3, H, W) in [0, 1] at the working size."""
+    prompt = model.encode_text([spec.token_embedding.prompt] * len(spec.supports))
+    nulls = spec.null_embeddings.transpose(0, 1).to(model.device)  # (N, K, L, D)
+    z0 = ddim.sample(
+        model, spec.latents_T.to(model.device), prompt, nulls, config.steps, config.guidance
+    )
+    return model.decode_latents(z0)
+
+
 def _prepare_output(out: Path, run: dict, resume: bool) -> None:
     """Make `out` (or check a resumed one) before anything is written into it."""
     if out.exists() and not out.is_dir():
