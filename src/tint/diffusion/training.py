@@ -25,6 +25,7 @@ from tint.checkpoint import Checkpoint
 from tint.diffusion.architectures import TinyArchitecture, build_tiny
 from tint.diffusion.model import DiffusionModel, quiet_libraries
 from tint.errors import TintError
+from tint.storage import write_json
 
 
 @dataclass
@@ -93,6 +94,11 @@ def pretrain(
         state = {"stage": "vae", "step": 0, "seconds": 0.0, "losses": {}}
     if state["stage"] == "vae":
         state = _train_vae(run, state, draw, progress)
+        # The VAE is final and published: a resume from here starts the denoiser.
+        write_json(
+            run.checkpoint.dir / "state.json",
+            {**state, "arch": dataclasses.asdict(arch), "config": dataclasses.asdict(config)},
+        )
     return _train_denoiser(run, state, draw, progress)
 
 
