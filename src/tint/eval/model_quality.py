@@ -101,7 +101,8 @@ def _render_tensor(model, specs, entries, config) -> torch.Tensor:
     return torch.stack([to_tensor(im, (im.size[1], im.size[0])) for im in images])
 
 
-def _supports(glyph, shots):
+def _split_instances(glyph, shots) -> tuple[torch.Tensor, torch.Tensor]:
+    """A class's benchmark instances: the first `shots` are its supports, the rest held out."""
     images = glyphs.benchmark_instances(glyph, glyphs.INSTANCES)
     return images[:shots], images[shots:]
 
@@ -125,13 +126,12 @@ def evaluate(
         "fast", steps=settings.steps, guidance=settings.guidance
     )
     novel = glyphs.split("novel")
+    instances = {c.name: _split_instances(c, settings.shots) for c in novel}  # rendered once
     out: dict = {"settings": dataclasses.asdict(settings)}
     out["base_fidelity"] = base_fidelity(model, teacher, settings, progress)
 
     # Which novel classes are needed: the first `novel_classes`, and those of every task.
-    features = torch.stack(
-        [_features(teacher, _supports(c, settings.shots)[0]).mean(0) for c in novel]
-    )
+    features = torch.stack([_features(teacher, instances[c.name][0]).mean(0) for c in novel])
     g = torch.Generator().manual_seed(settings.seed + 1)
     random_tasks = [
         torch.randperm(len(novel), generator=g)[: settings.ways].tolist()
@@ -147,7 +147,7 @@ def evaluate(
     classes = {}
     for i in needed:
         folder = workdir / "supports" / novel[i].name
-        supports = _supports(novel[i], settings.shots)[0]
+        supports = instances[novel[i].name][0]
         classes[novel[i].name] = []
         for k, x in enumerate(supports):
             path = folder / f"{k}.png"
@@ -161,7 +161,7 @@ def evaluate(
     vae, recon, generated = [], [], {}
     for name, spec in tqdm(specs.items(), desc="generating", disable=not progress):
         glyph = next(c for c in novel if c.name == name)
-        supports = _supports(glyph, settings.shots)[0]
+        supports = instances[name][0]
         if novel.index(glyph) < settings.novel_classes:
             vae.append(psnr(model.decode_latents(model.encode_images(supports)), supports))
             images = reconstruct(model, spec, config).cpu()
@@ -198,7 +198,7 @@ def evaluate(
 
     copy = {"tint_0.5": [], "real": []}
     for i in range(settings.novel_classes):
-        supports, held_out = _supports(novel[i], settings.shots)
+        supports, held_out = instances[novel[i].name]
         s = _features(teacher, supports)
         for key, images in (
             ("tint_0.5", generated[(novel[i].name, "tint_0.5")]),
