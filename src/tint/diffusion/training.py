@@ -42,6 +42,9 @@ class PretrainConfig:
     ema_decay: float = 0.999  # the saved UNet and text encoder are this EMA of the weights
     checkpoint_every: int = 500  # steps
     reuse: int = 1  # each drawn image serves about this many steps (see PooledDraw)
+    # Min-SNR-gamma loss weights (Hang et al., 2023): the easy low-noise steps stop dominating
+    # the gradient, which speeds up training several times; 0 gives the plain mean.
+    min_snr_gamma: float = 5.0
     seed: int = 0
 
 
@@ -195,7 +198,8 @@ def _train_denoiser(run: _Run, state: dict, draw: Draw, progress: bool) -> dict:
         pred = model.unet(
             model.add_noise(z0, noise, t), t, encoder_hidden_states=model.encode_text(captions)
         ).sample
-        loss = (pred - model.training_target(z0, noise, t)).pow(2).mean()
+        per_sample = (pred - model.training_target(z0, noise, t)).pow(2).mean(dim=(1, 2, 3))
+        loss = (per_sample * _loss_weights(model, t, config.min_snr_gamma)).mean()
         for group in optimizer.param_groups:
             group["lr"] = config.lr * min(1.0, (step + 1 - warm_from) / max(1, config.warmup))
         optimizer.zero_grad(set_to_none=True)
@@ -222,6 +226,15 @@ def _train_denoiser(run: _Run, state: dict, draw: Draw, progress: bool) -> dict:
             )
     final = run.checkpoint.state() or state
     return final
+
+
+def _loss_weights(model: DiffusionModel, t: torch.Tensor, gamma: float) -> torch.Tensor:
+    """Min-SNR-gamma weights for each sample's loss at timestep t (ones when gamma is 0)."""
+    if gamma <= 0:
+        return torch.ones_like(t, dtype=torch.float32)
+    snr = model.alphas_cumprod[t] / (1 - model.alphas_cumprod[t])
+    clipped = snr.clamp(max=gamma)
+    return clipped / (snr + 1) if model.prediction_type == "v_prediction" else clipped / snr
 
 
 def _publish(out: Path, modules: dict) -> None:

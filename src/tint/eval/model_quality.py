@@ -62,6 +62,20 @@ def _features(teacher: ResNet, x: torch.Tensor) -> torch.Tensor:
     return F.normalize(torch.cat([teacher.features(c) for c in x.split(256)]), dim=1)
 
 
+def nearest_prototype(
+    teacher: ResNet, supports: list[torch.Tensor], images: torch.Tensor
+) -> torch.Tensor:
+    """For each image, the index of the class whose prototype (the mean teacher feature of its
+    supports, supports[c]: (K, 3, H, W)) is nearest in cosine similarity."""
+    return _classify(
+        torch.stack([_features(teacher, s).mean(0) for s in supports]), teacher, images
+    )
+
+
+def _classify(prototypes: torch.Tensor, teacher: ResNet, images: torch.Tensor) -> torch.Tensor:
+    return (_features(teacher, images) @ F.normalize(prototypes, dim=1).T).argmax(1)
+
+
 @torch.no_grad()
 def base_fidelity(model, teacher, settings: QualitySettings, progress=True) -> dict:
     base = glyphs.split("base")
@@ -185,12 +199,11 @@ def evaluate(
             accs = []
             for task in tasks:
                 names = [novel[i].name for i in task]
-                prototypes = F.normalize(features[task], dim=1)
                 correct = total = 0
                 for target, name in enumerate(names):
-                    f = _features(teacher, generated[(name, label)])
-                    correct += int(((f @ prototypes.T).argmax(1) == target).sum())
-                    total += len(f)
+                    predicted = _classify(features[task], teacher, generated[(name, label)])
+                    correct += int((predicted == target).sum())
+                    total += len(predicted)
                 accs.append(correct / total)
             scores[kind] = sum(accs) / len(accs)
         fidelity[label] = scores
