@@ -39,7 +39,9 @@ def test_training_learns_and_an_interrupted_run_resumes_exactly(tmp_path):
     held_out = _draw(150, torch.Generator().manual_seed(99))
     held_out = (held_out[0], torch.tensor(held_out[1]))
     config = ClassifierTraining(steps=60, batch=32, lr=3e-3, warmup=5, checkpoint_every=20, reuse=1)
-    straight = pretrain_classifier(tmp_path / "a", NET, config, _draw, held_out, progress=False)
+    straight = pretrain_classifier(
+        tmp_path / "a", ResNet, NET, config, _draw, held_out, progress=False
+    )
     assert straight["held_out_accuracy"] > 0.8  # chance is 1/3
 
     calls = []
@@ -51,9 +53,11 @@ def test_training_learns_and_an_interrupted_run_resumes_exactly(tmp_path):
         return _draw(n, g)
 
     with pytest.raises(KeyboardInterrupt):
-        pretrain_classifier(tmp_path / "b", NET, config, interrupted, held_out, progress=False)
+        pretrain_classifier(
+            tmp_path / "b", ResNet, NET, config, interrupted, held_out, progress=False
+        )
     resumed = pretrain_classifier(
-        tmp_path / "b", NET, config, _draw, held_out, resume=True, progress=False
+        tmp_path / "b", ResNet, NET, config, _draw, held_out, resume=True, progress=False
     )
     assert resumed["step"] == 60
     a, b = ResNet.from_pretrained(tmp_path / "a"), ResNet.from_pretrained(tmp_path / "b")
@@ -63,12 +67,14 @@ def test_training_learns_and_an_interrupted_run_resumes_exactly(tmp_path):
 
 def test_a_checkpoint_without_weights_goes_on_from_the_published_model(tmp_path):
     config = ClassifierTraining(steps=20, batch=16, lr=3e-3, warmup=5, checkpoint_every=20)
-    pretrain_classifier(tmp_path / "m", NET, config, _draw, progress=False)
+    pretrain_classifier(tmp_path / "m", ResNet, NET, config, _draw, progress=False)
     published = dict(ResNet.from_pretrained(tmp_path / "m").named_parameters())
     for f in (tmp_path / "m" / "training").glob("*.safetensors"):
         f.unlink()  # what a fresh clone of the repository has
     longer = ClassifierTraining(steps=21, batch=16, lr=3e-3, warmup=5, checkpoint_every=20)
-    state = pretrain_classifier(tmp_path / "m", NET, longer, _draw, resume=True, progress=False)
+    state = pretrain_classifier(
+        tmp_path / "m", ResNet, NET, longer, _draw, resume=True, progress=False
+    )
     assert state["step"] == 21 and state["warm_from"] == 20
     after = dict(ResNet.from_pretrained(tmp_path / "m").named_parameters())
     gap = max(float((after[k] - published[k]).abs().max()) for k in published)

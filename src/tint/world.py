@@ -12,6 +12,7 @@ from tint.diffusion.architectures import TinyArchitecture
 from tint.diffusion.training import PretrainConfig
 from tint.models.classifier_training import ClassifierTraining
 from tint.models.resnet import ResNetConfig
+from tint.models.students import StudentConfig, check_arch
 
 ASSETS = Path(__file__).resolve().parent / "assets"
 DEFAULT_MODEL = ASSETS / "glyph-diffusion"
@@ -70,6 +71,20 @@ def teacher_network() -> ResNetConfig:
 
 
 TEACHER_TRAINING = ClassifierTraining(steps=8000, batch=64, lr=2e-3, reuse=4)
+
+
+def student_network(arch: str, width: float = 1.0) -> StudentConfig:
+    """A student over the base classes, to be pre-trained and then distilled from."""
+    check_arch(arch)
+    return StudentConfig(
+        arch=arch,
+        width=width,
+        classes=[g.name for g in glyphs.split("base")],
+        input_size=(glyphs.SIZE, glyphs.SIZE),
+    )
+
+
+STUDENT_TRAINING = ClassifierTraining(steps=3000, batch=64, lr=2e-3, reuse=4)
 
 
 def draw_base_labelled(n: int, generator: torch.Generator) -> tuple[torch.Tensor, list[int]]:

@@ -94,6 +94,11 @@ def to_tensor(image: Image.Image, size: tuple[int, int]) -> torch.Tensor:
     return resize(x[None], size)[0]
 
 
+def as_float(images: torch.Tensor) -> torch.Tensor:
+    """Images stored as uint8 (0-255) or float (0-1) -> float in [0, 1]."""
+    return images.float() / 255 if images.dtype == torch.uint8 else images
+
+
 def resize(x: torch.Tensor, size: tuple[int, int]) -> torch.Tensor:
     """Antialiased bilinear resize of a (B, C, H, W) tensor to size = (H, W)."""
     if tuple(x.shape[-2:]) == tuple(size):

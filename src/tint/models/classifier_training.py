@@ -1,5 +1,9 @@
 """Training a classifier from scratch on drawn, labelled images, resumably (checkpoints in
-OUT/training, the final model saved with `save_pretrained(OUT)`)."""
+OUT/training, the final model saved with `save_pretrained(OUT)`).
+
+The classifier is any network class built from a config dataclass, taking RGB images in [0, 1]
+and giving logits, with `save_pretrained(dir)` and `from_pretrained(dir)`: the glyph world's base
+teacher (tint.models.resnet.ResNet) and the base-pretrained students (tint.models.students)."""
 
 from __future__ import annotations
 
@@ -17,7 +21,6 @@ from tqdm.auto import tqdm
 from tint.batches import Draw, PooledDraw, step_generator
 from tint.checkpoint import Checkpoint
 from tint.errors import TintError
-from tint.models.resnet import ResNet, ResNetConfig
 
 
 @dataclass
@@ -34,7 +37,7 @@ class ClassifierTraining:
 
 
 @torch.no_grad()
-def accuracy(model: ResNet, images: torch.Tensor, labels: torch.Tensor) -> float:
+def accuracy(model: torch.nn.Module, images: torch.Tensor, labels: torch.Tensor) -> float:
     model.eval()
     predicted = torch.cat([model(x).argmax(1) for x in images.split(512)])
     return float((predicted == labels).float().mean())
@@ -42,16 +45,17 @@ def accuracy(model: ResNet, images: torch.Tensor, labels: torch.Tensor) -> float
 
 def pretrain_classifier(
     out: str | Path,
-    net: ResNetConfig,
+    network: type,
+    net,
     config: ClassifierTraining,
     draw: Draw,
     held_out: tuple[torch.Tensor, torch.Tensor] | None = None,
     resume: bool = False,
     progress: bool = True,
 ) -> dict:
-    """Train `net` on batches from `draw` (labels are class indices) into `out`; with `resume`,
-    continue from its last checkpoint. `held_out` (images, labels) is scored at every checkpoint.
-    Returns the final state."""
+    """Train `network(net)` on batches from `draw` (labels are class indices) into `out`; with
+    `resume`, continue from its last checkpoint. `held_out` (images, labels) is scored at every
+    fourth checkpoint and the last. Returns the final state."""
     out = Path(out)
     checkpoint = Checkpoint(out / "training")
     state = checkpoint.state() if resume else None
@@ -63,7 +67,7 @@ def pretrain_classifier(
     if state and state["net"] != net_json:
         raise TintError(f"{out}: was trained with another network; use another --out")
     torch.manual_seed(config.seed)
-    model = ResNet(net)
+    model = network(net)
     optimizer = torch.optim.AdamW(
         model.parameters(), lr=config.lr, weight_decay=config.weight_decay
     )
@@ -71,7 +75,7 @@ def pretrain_classifier(
     if state["step"] > 0 and checkpoint.has_weights():
         checkpoint.load_into({"model": model}, optimizer)
     elif state["step"] > 0:  # weights-only checkpoint: go on from the published weights
-        model.load_state_dict(ResNet.from_pretrained(out).state_dict())
+        model.load_state_dict(network.from_pretrained(out).state_dict())
         state["warm_from"] = state["step"]
     pool = PooledDraw(draw, config.batch, config.reuse, config.seed, "classifier")
     started, recent = time.perf_counter(), []
