@@ -1,0 +1,1 @@
+"""Distilling a teacher into a tiny student on generated images."""

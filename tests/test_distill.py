@@ -1,0 +1,113 @@
+"""Distillation: the student moves towards the teacher, and an interrupted run resumes exactly."""
+
+import pytest
+import torch
+
+from tint import world
+from tint.data import glyphs
+from tint.diffusion import ddim
+from tint.diffusion.model import DiffusionModel
+from tint.distill.training import DistillConfig, agreement, distill
+from tint.models.students import Student, StudentConfig
+from tint.models.teachers import load_backbone, specialize
+
+WAYS, SHOTS = 4, 5
+
+
+@pytest.fixture(scope="module")
+def generated():
+    """48 images from the shipped diffusion model, prompted with base classes (10 DDIM steps)."""
+    model = DiffusionModel.load(world.DEFAULT_MODEL)
+    g = torch.Generator().manual_seed(0)
+    base = glyphs.split("base")
+    prompts = [glyphs.caption(base[i]) for i in torch.randint(len(base), (48,), generator=g)]
+    z = torch.randn(48, 4, 8, 8, generator=g)
+    with torch.no_grad():
+        cond, empty = model.encode_text(prompts), model.encode_text([""]).expand(48, -1, -1)
+        return model.decode_latents(ddim.sample(model, z, cond, empty, 10, 7.5))
+
+
+@pytest.fixture(scope="module")
+def task():
+    novel = glyphs.split("novel")[:WAYS]
+    supports = [glyphs.benchmark_instances(g, SHOTS) for g in novel]
+    teacher = specialize(load_backbone(world.DEFAULT_TEACHER), [g.name for g in novel], supports)
+    labels = torch.arange(WAYS).repeat_interleave(SHOTS)
+    return teacher, torch.cat(supports), labels
+
+
+def _student():
+    torch.manual_seed(0)
+    return Student(StudentConfig("conv4", 0.5, [str(i) for i in range(WAYS)]))
+
+
+def test_distillation_on_generated_images_moves_the_student_towards_the_teacher(generated, task):
+    teacher, supports, labels = task
+    pool = generated[:48]
+    student = _student()
+    config = DistillConfig(steps=80, batch=32, warmup=10)
+    before = agreement(student, teacher, pool, config.temperature)
+    distill(student, teacher, supports, labels, pool, config, progress=False)
+    after = agreement(student, teacher, pool, config.temperature)  # un-augmented views
+    assert after["kl"] < 0.75 * before["kl"]
+    assert after["top1_agreement"] > before["top1_agreement"] + 0.15
+
+
+class _Interrupt(Exception):
+    pass
+
+
+class _FailingTeacher(torch.nn.Module):
+    """The teacher, until its n-th call, which raises (a run stopped half-way)."""
+
+    def __init__(self, teacher, fail_at: int):
+        super().__init__()
+        self.teacher, self.calls, self.fail_at = teacher, 0, fail_at
+
+    def forward(self, x):
+        self.calls += 1
+        if self.calls == self.fail_at:
+            raise _Interrupt
+        return self.teacher(x)
+
+
+def test_an_interrupted_distillation_resumes_exactly(generated, task, tmp_path):
+    teacher, supports, labels = task
+    config = DistillConfig(steps=6, batch=8, checkpoint_every=2)
+    straight = _student()
+    distill(straight, teacher, supports, labels, generated, config, progress=False)
+
+    resumed = _student()
+    with pytest.raises(_Interrupt):
+        distill(
+            resumed,
+            _FailingTeacher(teacher, fail_at=4),
+            supports,
+            labels,
+            generated,
+            config,
+            checkpoint_dir=tmp_path,
+            progress=False,
+        )
+    resumed = _student()  # a new process: only the checkpoint (step 2) survives
+    state = distill(
+        resumed,
+        teacher,
+        supports,
+        labels,
+        generated,
+        config,
+        checkpoint_dir=tmp_path,
+        progress=False,
+    )
+    assert state["step"] == 6
+    for key, value in straight.state_dict().items():
+        torch.testing.assert_close(resumed.state_dict()[key], value, msg=key)
+
+
+def test_supports_only_training_needs_no_teacher_and_learns_the_supports(task):
+    _, supports, labels = task
+    student = _student()
+    distill(student, None, supports, labels, None, DistillConfig(steps=60), progress=False)
+    with torch.no_grad():
+        assert (student(supports).argmax(1) == labels).float().mean() >= 0.9

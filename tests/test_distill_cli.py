@@ -1,0 +1,131 @@
+"""`tint distill`: a user's class folders in, a student that onnxruntime runs out; bad input is
+one line and writes nothing."""
+
+import json
+
+import numpy as np
+import pytest
+from PIL import Image
+
+from tint.cli import main
+from tint.data import glyphs
+from tint.data.images import to_image
+
+CLASSES = 3
+
+
+def _write_classes(root, per_class, start=0):
+    for glyph in glyphs.split("novel")[:CLASSES]:
+        for i, x in enumerate(glyphs.benchmark_instances(glyph, start + per_class)[start:]):
+            (root / glyph.name).mkdir(parents=True, exist_ok=True)
+            to_image(x).save(root / glyph.name / f"{i}.png")
+    return root
+
+
+def run(capsys, *args):
+    code = main([str(a) for a in args])
+    captured = capsys.readouterr()
+    return code, captured.out, captured.err
+
+
+@pytest.fixture(scope="module")
+def finished(tmp_path_factory):
+    """A whole small run: 3 classes x 3 supports, 8 generated images each, 40 steps."""
+    root = tmp_path_factory.mktemp("distill")
+    supports = _write_classes(root / "supports", 3)
+    held_out = _write_classes(root / "held-out", 4, start=10)
+    out = root / "out"
+    args = ["distill", supports, "--out", out, "--num-synthetic", "8", "--ti-steps", "20"]
+    args += ["--steps", "40", "--eval", held_out, "--quiet"]
+    assert main([str(a) for a in args]) == 0
+    return out, held_out, args
+
+
+def test_the_student_runs_in_onnxruntime_as_student_json_says(finished):
+    import onnxruntime
+
+    out, held_out, _ = finished
+    meta = json.loads((out / "student.json").read_text())
+    assert meta["classes"] == sorted(g.name for g in glyphs.split("novel")[:CLASSES])
+    h, w = meta["input_size"]
+    session = onnxruntime.InferenceSession(str(out / "student.onnx"))
+    batch, truth = [], []
+    for label, name in enumerate(meta["classes"]):
+        for path in sorted((held_out / name).glob("*.png")):
+            rgb = np.asarray(Image.open(path).convert("RGB").resize((w, h)), dtype=np.float32)
+            x = (rgb / 255 - np.array(meta["mean"])) / np.array(meta["std"])
+            batch.append(x.transpose(2, 0, 1).astype(np.float32))
+            truth.append(label)
+    (logits,) = session.run(None, {"input": np.stack(batch)})
+    accuracy = float((logits.argmax(1) == np.array(truth)).mean())
+    report = json.loads((out / "report.json").read_text())
+    assert accuracy == pytest.approx(report["held_out"]["student_accuracy"])
+    assert accuracy > 1 / CLASSES  # better than chance after 40 steps
+
+
+def test_the_report_and_generated_images_are_written(finished):
+    out, _, _ = finished
+    report = json.loads((out / "report.json").read_text())
+    assert report["generated"] == 8 * CLASSES
+    assert len(list((out / "generated" / "images").rglob("*.png"))) == 8 * CLASSES
+    assert report["onnx_max_difference"] < 1e-3
+    html = (out / "report.html").read_text()
+    assert "data:image/png;base64" in html and "ONNX" in html
+
+
+def test_resume_reuses_the_finished_run(finished, capsys):
+    out, _, args = finished
+    before = (out / "student.safetensors").read_bytes()
+    stamp = (out / "generated" / "specialization").stat().st_mtime_ns
+    code, stdout, _ = run(capsys, *args, "--resume")
+    assert code == 0 and "student.onnx" in stdout
+    assert (out / "student.safetensors").read_bytes() == before
+    assert (out / "generated" / "specialization").stat().st_mtime_ns == stamp
+
+
+def _one_class(tmp):
+    supports = tmp / "one"
+    (supports / "cat").mkdir(parents=True)
+    Image.new("RGB", (8, 8)).save(supports / "cat" / "a.png")
+    return [supports]
+
+
+def _too_few_images(tmp):
+    return [_write_classes(tmp / "few", 2), "--shots", "3"]
+
+
+def _bad_teacher(tmp):
+    (tmp / "bert").mkdir()
+    (tmp / "bert" / "config.json").write_text(json.dumps({"model_type": "bert"}))
+    return [_write_classes(tmp / "s", 2), "--teacher", tmp / "bert"]
+
+
+def _corrupt_image(tmp):
+    supports = _write_classes(tmp / "s", 2)
+    name = glyphs.split("novel")[1].name
+    (supports / name / "1.png").write_bytes(b"\x89PNG\r\n\x1a\nnot really")
+    return [supports]
+
+
+def _unknown_student(tmp):
+    return [_write_classes(tmp / "s", 2), "--student", "vgg16"]
+
+
+BAD = {
+    "one class": (_one_class, "at least 2 classes, found 1 (cat)"),
+    "fewer images than --shots": (_too_few_images, "has 2 images but --shots 3"),
+    "unsupported teacher": (_bad_teacher, "not a supported teacher"),
+    "corrupt image": (_corrupt_image, "1.png: not a readable image"),
+    "unknown student": (_unknown_student, "conv4, resnet12, resnet18"),
+}
+
+
+@pytest.mark.parametrize("case", list(BAD))
+def test_bad_input_is_one_line_and_writes_nothing(case, tmp_path, capsys):
+    make, named = BAD[case]
+    out = tmp_path / "out"
+    code, _, err = run(capsys, "distill", *make(tmp_path), "--out", out, "--quiet")
+    assert code == 1
+    assert len(err.strip().splitlines()) == 1, err
+    assert named in err
+    assert not out.exists()
