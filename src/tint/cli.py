@@ -189,11 +189,12 @@ def _run_generate(args) -> None:
 def _add_demo(sub) -> None:
     p = sub.add_parser(
         "demo",
-        help="one few-shot episode of the glyph world with the shipped models",
-        description="A few minutes on a laptop CPU: specialises the shipped diffusion model with "
-        "TINT to 5 novel glyph classes from 5 supports each, generates new images, checks them "
-        "with the shipped base teacher (5-way nearest prototype) and writes OUT/overview.png "
-        "(supports | generated) and OUT/summary.json.",
+        help="one 5-way 5-shot glyph episode, end to end, with the shipped models",
+        description="A few minutes on a laptop CPU: specialises the shipped base teacher to 5 "
+        "novel glyph classes from 5 supports each, trains a student on the supports alone, "
+        "specialises the shipped diffusion model with TINT, generates new images, distils the "
+        "teacher into a second student on them, and scores all three on 15 held-out queries per "
+        "class. Prints a table and writes OUT/report.html.",
     )
     p.add_argument("--out", default="demo-output", help="output directory (reused if present)")
     p.add_argument("--quiet", action="store_true", help="no progress bars")
@@ -203,17 +204,399 @@ def _add_demo(sub) -> None:
 def _run_demo(args) -> None:
     from tint import demo
 
-    summary = demo.run(args.out, progress=not args.quiet)
-    print(
-        f"{len(summary['classes'])} novel glyph classes, {summary['supports_per_class']} "
-        f"supports each -> {summary['generated_per_class']} generated each "
-        f"({summary['specialise_and_generate_seconds']} s)"
+    demo.print_summary(demo.run(args.out, progress=not args.quiet))
+
+
+def _add_distill(sub) -> None:
+    from tint.distill.folder import DistillSettings as D
+    from tint.models.students import ARCHITECTURES
+    from tint.models.teachers import FINETUNE
+
+    p = sub.add_parser(
+        "distill",
+        help="your own classes in, a tiny student (safetensors + ONNX) out",
+        description="Specialise the diffusion model to each class of SUPPORT_DIR with TINT, "
+        "generate new images, label them with a teacher specialised on the same supports, and "
+        "distil it into a tiny student. Writes OUT/student.safetensors, OUT/student.onnx, "
+        "OUT/student.json (classes in output order, input_size, mean, std: the input is "
+        "(RGB/255 - mean) / std, NCHW float32) and OUT/report.html.",
     )
-    print("generated images the teacher puts in their class (5-way, nearest prototype):")
-    for name, share in summary["generated_recognised"].items():
-        print(f"  {name:<20} {share:6.0%}")
-    print(f"  {'mean':<20} {summary['generated_recognised_mean']:6.0%}")
-    print(f"supports | generated: {summary['picture']}")
+    p.add_argument("support_dir", metavar="SUPPORT_DIR", help="a folder per class of images")
+    p.add_argument("--out", required=True, help="output directory (new, or with --resume)")
+    p.add_argument(
+        "--model", help="Stable Diffusion directory in diffusers layout (default: the shipped one)"
+    )
+    p.add_argument(
+        "--teacher",
+        help="teacher directory: a tint glyph teacher, or DINOv2 or CLIP vision in transformers "
+        "format (default: the shipped glyph teacher)",
+    )
+    p.add_argument(
+        "--student",
+        default=D.student,
+        help=f"student network: {', '.join(ARCHITECTURES)} (default {D.student})",
+    )
+    p.add_argument(
+        "--width", type=_positive_float, default=D.width, help="student channel multiplier"
+    )
+    p.add_argument(
+        "--input-size",
+        type=_resolution,
+        help="student input N or HxW (default: the glyph teacher's, else 84)",
+    )
+    p.add_argument("--init", help="start from this base-pretrained student directory")
+    p.add_argument(
+        "--num-synthetic",
+        type=_positive_int,
+        default=D.num_synthetic,
+        help=f"generated images per class (default {D.num_synthetic})",
+    )
+    p.add_argument(
+        "--shots", type=_positive_int, help="supports per class, the first by name (default all)"
+    )
+    p.add_argument(
+        "--unlabeled", help="a folder of unlabelled images the teacher also labels for the student"
+    )
+    p.add_argument("--eval", help="held-out images in class folders: report accuracy on them")
+    p.add_argument(
+        "--alpha", type=_unit_float, default=D.alpha, help=f"TINT noise blend (default {D.alpha})"
+    )
+    p.add_argument(
+        "--ti-steps",
+        type=_positive_int,
+        help="textual-inversion steps (default: the fast preset's)",
+    )
+    p.add_argument(
+        "--teacher-finetune",
+        default=D.teacher_finetune,
+        help=f"{', '.join(FINETUNE)}: fine-tune the teacher's head or last block on the "
+        f"supports (default {D.teacher_finetune})",
+    )
+    p.add_argument(
+        "--steps", type=_positive_int, default=D.steps, help=f"distillation steps ({D.steps})"
+    )
+    p.add_argument("--seed", type=int, default=D.seed, help="random seed (default 0)")
+    p.add_argument("--resume", action="store_true", help="continue an interrupted run in OUT")
+    p.add_argument("--quiet", action="store_true", help="no progress bars")
+    p.set_defaults(run=_run_distill)
+
+
+def _run_distill(args) -> None:
+    from tint.distill.folder import DistillSettings, distill_folder
+
+    settings = DistillSettings(
+        student=args.student,
+        width=args.width,
+        input_size=args.input_size,
+        init=args.init,
+        shots=args.shots,
+        num_synthetic=args.num_synthetic,
+        alpha=args.alpha,
+        ti_steps=args.ti_steps,
+        teacher_finetune=args.teacher_finetune,
+        steps=args.steps,
+        seed=args.seed,
+    )
+    report = distill_folder(
+        args.support_dir,
+        args.out,
+        settings,
+        model_dir=args.model,
+        teacher_dir=args.teacher,
+        unlabeled_dir=args.unlabeled,
+        eval_dir=args.eval,
+        resume=args.resume,
+        progress=not args.quiet,
+    )
+    s = report["student"]
+    print(
+        f"{len(report['classes'])} classes, {report['generated']} generated images -> "
+        f"{s['arch']} student, {s['parameters']:,} parameters ({s['size_kb']} KB), "
+        f"{s['images_per_s']:,} images/s"
+    )
+    agree = report["student_vs_teacher_on_supports"]["after"]["top1_agreement"]
+    print(f"agrees with the teacher on {agree:.0%} of the supports")
+    if "held_out" in report:
+        h = report["held_out"]
+        print(
+            f"held-out accuracy ({h['images']} images): teacher {h['teacher_accuracy']:.1%}, "
+            f"student {h['student_accuracy']:.1%}"
+        )
+    print(f"wrote {args.out}/student.onnx, student.safetensors, student.json, report.html")
+
+
+def _queries(text: str) -> int | None:
+    if text == "all":
+        return None
+    return _positive_int(text)
+
+
+def _method_list(text: str) -> list[str]:
+    return [m.strip() for m in text.split(",") if m.strip()]
+
+
+def _add_benchmark(sub) -> None:
+    from tint.eval.methods import METHODS
+    from tint.eval.methods import MethodSettings as M
+
+    p = sub.add_parser(
+        "benchmark",
+        help="compare methods over many few-shot episodes, with intervals",
+        description="Draw N-way K-shot episodes of a dataset split (episode i depends only on "
+        "the seed and i) and run every method on each: the specialised teacher, and students "
+        "trained on the supports alone or distilled on TINT, textual-inversion-only, alpha-0 "
+        "or retrieved images. Writes OUT/episodes.json, OUT/results.json, OUT/results.csv and "
+        "OUT/report.html: accuracy with 95%% intervals (law of total variance) and paired "
+        "differences between methods. --resume continues where a run stopped.",
+    )
+    p.add_argument(
+        "--dataset",
+        required=True,
+        help="glyphs, folder:PATH, miniimagenet:PATH, cub:PATH or cifarfs:PATH",
+    )
+    p.add_argument("--split", default="novel", help="base, val or novel (default novel)")
+    p.add_argument("--ways", type=_positive_int, default=5, help="classes per episode (5)")
+    p.add_argument("--shots", type=_positive_int, default=5, help="supports per class (5)")
+    p.add_argument(
+        "--queries", type=_queries, default=15, help="queries per class, or 'all' (default 15)"
+    )
+    p.add_argument("--episodes", type=_positive_int, default=20, help="episodes (default 20)")
+    p.add_argument(
+        "--methods",
+        type=_method_list,
+        default=["teacher", "supports", "tint"],
+        help=f"comma-separated, from {','.join(METHODS)} (default teacher,supports,tint)",
+    )
+    p.add_argument("--out", required=True, help="output directory (new, or with --resume)")
+    p.add_argument("--model", help="Stable Diffusion directory (default: the shipped one)")
+    p.add_argument("--teacher", help="teacher directory (default: the shipped glyph teacher)")
+    p.add_argument("--student", default=M.student, help=f"student network (default {M.student})")
+    p.add_argument("--width", type=_positive_float, default=M.width, help="its channel multiplier")
+    p.add_argument(
+        "--input-size",
+        type=_resolution,
+        help="student input N or HxW (default 32 for glyphs, else 84)",
+    )
+    p.add_argument(
+        "--synthetic",
+        type=_positive_int,
+        default=M.synthetic,
+        help=f"generated or retrieved images per class (default {M.synthetic})",
+    )
+    p.add_argument(
+        "--alpha", type=_unit_float, default=M.alpha, help=f"tint's noise blend (default {M.alpha})"
+    )
+    p.add_argument(
+        "--student-steps",
+        type=_positive_int,
+        help="training steps of each student (default 1000)",
+    )
+    p.add_argument("--ti-steps", type=_positive_int, help="textual-inversion steps (fast preset)")
+    p.add_argument("--seed", type=int, default=0, help="seed of the episodes and methods (0)")
+    p.add_argument("--resume", action="store_true", help="continue a run in OUT")
+    p.add_argument("--quiet", action="store_true", help="no progress bars")
+    p.set_defaults(run=_run_benchmark)
+
+
+def _run_benchmark(args) -> None:
+    import dataclasses
+
+    from tint.eval.benchmark import run_benchmark
+    from tint.eval.methods import MethodSettings
+
+    settings = MethodSettings(
+        student=args.student,
+        width=args.width,
+        synthetic=args.synthetic,
+        alpha=args.alpha,
+        ti_steps=args.ti_steps,
+        seed=args.seed,
+    )
+    if args.input_size:
+        settings.input_size = args.input_size
+    elif args.dataset != "glyphs":
+        settings.input_size = (84, 84)
+    if args.student_steps:
+        settings.distill = dataclasses.replace(settings.distill, steps=args.student_steps)
+    results = run_benchmark(
+        args.dataset,
+        args.out,
+        args.ways,
+        args.shots,
+        args.queries,
+        args.episodes,
+        args.methods,
+        settings,
+        split=args.split,
+        model_dir=args.model,
+        teacher_dir=args.teacher,
+        resume=args.resume,
+        progress=not args.quiet,
+    )
+    print(f"{len(results['episodes'])} episodes, {args.ways}-way {args.shots}-shot")
+    for method, s in results["summary"].items():
+        ci = s["ci95"]
+        interval = f"[{ci[0]:.3f}, {ci[1]:.3f}]" if ci else ""
+        print(f"  {method:<10} {s['accuracy']:.3f} {interval}")
+    for pair, d in results["paired"].items():
+        ci = d["ci95"]
+        print(f"  {pair:<20} {d['mean']:+.3f} [{ci[0]:+.3f}, {ci[1]:+.3f}]")
+    print(f"wrote {args.out}/results.json, results.csv, report.html")
+
+
+def _add_plan(sub) -> None:
+    p = sub.add_parser(
+        "plan",
+        help="how many episodes and queries reach an interval half-width at least cost",
+        description="From a pilot run's results.json, estimate the between-episode variance and "
+        "the query term of each method and recommend the number of episodes and of queries per "
+        "class that reach --half-width at least cost (cost = episodes x (cost per episode + "
+        "queries x ways x cost per query)). Costs default to the pilot's measured seconds.",
+    )
+    p.add_argument("results", metavar="RESULTS", help="a results.json, or the folder holding it")
+    p.add_argument(
+        "--half-width", type=_positive_float, required=True, help="target 95%% half-width (0.02)"
+    )
+    p.add_argument("--cost-episode", type=_positive_float, help="seconds per episode")
+    p.add_argument("--cost-query", type=float, help="seconds per query image")
+    p.add_argument("--method", help="plan for this method (default: the most demanding)")
+    p.add_argument("--json", action="store_true", help="print one JSON object")
+    p.set_defaults(run=_run_plan)
+
+
+def _run_plan(args) -> None:
+    import json
+
+    from tint.eval.benchmark import plan_from_results
+
+    if args.cost_query is not None and args.cost_query < 0:
+        raise TintError(f"--cost-query must not be negative, got {args.cost_query}")
+    plan = plan_from_results(
+        args.results, args.half_width, args.cost_episode, args.cost_query, args.method
+    )
+    if args.json:
+        print(json.dumps(plan, indent=2))
+        return
+    print(
+        f"{plan['episodes']} episodes x {plan['queries']} queries per class reach a 95% "
+        f"half-width of {plan['half_width']:.4f} for {plan['method']} "
+        f"(cost {plan['cost']:.0f} s)"
+    )
+    for method, p in plan["methods"].items():
+        print(
+            f"  {method:<10} {p['episodes']:>5} episodes x {p['queries']:>4} queries  "
+            f"between-episode sd {p['between_episode_var'] ** 0.5:.3f}"
+        )
+
+
+def _add_bench(sub) -> None:
+    from tint.bench import BenchConfig as B
+    from tint.diffusion.model import DTYPES
+
+    p = sub.add_parser(
+        "bench",
+        help="measure TINT's speed: specialisation time, images/s, memory, TFLOP/s",
+        description="Specialise to one N-way K-shot task (textual inversion at a fixed step "
+        "count, null-text inversion of every support) and generate images, timing each stage; "
+        "reports peak memory and the model TFLOP/s achieved. --compare reference also runs the "
+        "reference way (batch 1, float32, one class, support and image at a time) on the same "
+        "inputs and reports the speed-up and the quality difference.",
+    )
+    p.add_argument("--model", help="Stable Diffusion directory (default: the shipped one)")
+    p.add_argument(
+        "--arch",
+        choices=["sd15", "tiny"],
+        help="sd15: Stable Diffusion 1.5's architecture at 512 px with random weights; "
+        "tiny: the shipped glyph model (default)",
+    )
+    p.add_argument("--device", default=B.device, help="cpu or cuda (default cpu)")
+    p.add_argument("--dtype", default=B.dtype, choices=list(DTYPES), help="of the fast path")
+    p.add_argument("--batch", type=_positive_int, default=B.batch, help="generation batch")
+    p.add_argument("--ways", type=_positive_int, default=B.ways, help=f"classes ({B.ways})")
+    p.add_argument("--shots", type=_positive_int, default=B.shots, help=f"supports ({B.shots})")
+    p.add_argument("--steps", type=_positive_int, default=B.steps, help=f"DDIM steps ({B.steps})")
+    p.add_argument(
+        "--ti-steps",
+        type=_positive_int,
+        default=B.ti_steps,
+        help=f"textual-inversion steps ({B.ti_steps})",
+    )
+    p.add_argument(
+        "--images", type=_positive_int, default=B.images, help=f"images generated ({B.images})"
+    )
+    p.add_argument("--channels-last", action="store_true", help="channels-last memory format")
+    p.add_argument("--compile", action="store_true", help="torch.compile the UNet")
+    p.add_argument("--compare", choices=["reference"], help="also run the reference way")
+    p.add_argument("--threads", type=_positive_int, help="CPU threads for torch")
+    p.add_argument("--json", action="store_true", help="print one JSON object")
+    p.add_argument("--quiet", action="store_true", help="no progress bars")
+    p.set_defaults(run=_run_bench)
+
+
+def _run_bench(args) -> None:
+    import json
+
+    import torch
+
+    from tint.bench import BenchConfig, bench, load_bench_model
+
+    if args.threads:
+        torch.set_num_threads(args.threads)
+    config = BenchConfig(
+        ways=args.ways,
+        shots=args.shots,
+        steps=args.steps,
+        ti_steps=args.ti_steps,
+        images=args.images,
+        batch=args.batch,
+        device=args.device,
+        dtype=args.dtype,
+        channels_last=args.channels_last,
+        compile=args.compile,
+    )
+    model = load_bench_model(args.arch, args.model, args.device, args.dtype)
+    reference = None
+    if args.compare and args.dtype != "float32":
+        reference = load_bench_model(args.arch, args.model, args.device, "float32")
+    result = bench(model, config, args.compare, reference, progress=not args.quiet)
+    if args.json:
+        print(json.dumps(result, indent=2))
+        return
+    rows = [("", "fast path", "reference", "speed-up")]
+    ref = result.get("reference")
+    for key, label in (
+        ("textual_inversion", "textual inversion (s)"),
+        ("null_text_inversion", "null-text inversion (s)"),
+        ("generation", f"generation of {config.images} (s)"),
+    ):
+        rows.append(
+            (
+                label,
+                f"{result['seconds'][key]:.2f}",
+                f"{ref['seconds'][key]:.2f}" if ref else "",
+                f"{result['speedup'][key]:.1f}x" if ref else "",
+            )
+        )
+    rows.append(
+        (
+            "images/s",
+            f"{result['images_per_s']:.1f}",
+            f"{ref['images_per_s']:.1f}" if ref else "",
+            "",
+        )
+    )
+    rows.append(
+        (
+            "reconstruction PSNR (dB)",
+            f"{result['reconstruction_psnr']:.2f}",
+            f"{ref['reconstruction_psnr']:.2f}" if ref else "",
+            "",
+        )
+    )
+    print(f"{result['device']}, {config.dtype}")
+    for row in rows:
+        print(f"{row[0]:<28}{row[1]:>12}{row[2]:>12}{row[3]:>10}")
+    print(f"peak memory {result['peak_memory_mb']:.0f} MB, {result['tflops']:.4f} TFLOP/s")
 
 
 def _add_pretrain(sub) -> None:
@@ -263,7 +646,7 @@ def _add_pretrain(sub) -> None:
     )
     d.add_argument("--quiet", action="store_true", help="no progress bars")
     d.set_defaults(run=_run_pretrain_diffusion)
-    _add_pretrain_teacher(kinds)
+    _add_pretrain_classifiers(kinds)
 
 
 def _run_pretrain_diffusion(args) -> None:
@@ -299,8 +682,9 @@ def _run_pretrain_diffusion(args) -> None:
     )
 
 
-def _add_pretrain_teacher(kinds) -> None:
-    from tint.world import TEACHER_TRAINING as T
+def _add_pretrain_classifiers(kinds) -> None:
+    from tint.models.students import ARCHITECTURES
+    from tint.world import STUDENT_TRAINING, TEACHER_TRAINING
 
     t = kinds.add_parser(
         "teacher",
@@ -309,41 +693,72 @@ def _add_pretrain_teacher(kinds) -> None:
         "base glyph classes from fresh renderings; scores held-out benchmark instances at each "
         "checkpoint. Saves OUT/model.safetensors and OUT/config.json.",
     )
-    t.add_argument("--out", required=True, help="output directory (new, or with --resume)")
-    t.add_argument(
-        "--steps", type=_positive_int, default=T.steps, help=f"training steps (default {T.steps})"
+    s = kinds.add_parser(
+        "student",
+        help="a base-pretrained student (tint distill --init), on the base glyph classes",
+        description="Train a student network to classify the base glyph classes from fresh "
+        "renderings, as a starting point for distillation (tint distill --init OUT). Saves "
+        "OUT/student.safetensors and OUT/student.json.",
     )
-    t.add_argument(
-        "--batch", type=_positive_int, default=T.batch, help=f"images per step (default {T.batch})"
-    )
-    t.add_argument(
-        "--lr", type=_positive_float, default=T.lr, help=f"peak learning rate (default {T.lr})"
-    )
-    t.add_argument(
-        "--checkpoint-every",
-        type=_positive_int,
-        default=T.checkpoint_every,
-        help=f"steps between checkpoints (default {T.checkpoint_every})",
-    )
-    t.add_argument("--seed", type=int, default=T.seed, help="random seed (default 0)")
-    t.add_argument("--threads", type=_positive_int, help="CPU threads for torch")
-    t.add_argument("--resume", action="store_true", help="continue from OUT's last checkpoint")
-    t.add_argument("--quiet", action="store_true", help="no progress bars")
-    t.set_defaults(run=_run_pretrain_teacher)
+    s.add_argument("--arch", default="conv4", help=f"{', '.join(ARCHITECTURES)} (default conv4)")
+    s.add_argument("--width", type=_positive_float, default=1.0, help="channel multiplier")
+    for parser, defaults, kind in (
+        (t, TEACHER_TRAINING, "teacher"),
+        (s, STUDENT_TRAINING, "student"),
+    ):
+        parser.add_argument("--out", required=True, help="output directory (new, or --resume)")
+        parser.add_argument(
+            "--steps",
+            type=_positive_int,
+            default=defaults.steps,
+            help=f"training steps (default {defaults.steps})",
+        )
+        parser.add_argument(
+            "--batch",
+            type=_positive_int,
+            default=defaults.batch,
+            help=f"images per step (default {defaults.batch})",
+        )
+        parser.add_argument(
+            "--lr",
+            type=_positive_float,
+            default=defaults.lr,
+            help=f"peak learning rate (default {defaults.lr})",
+        )
+        parser.add_argument(
+            "--checkpoint-every",
+            type=_positive_int,
+            default=defaults.checkpoint_every,
+            help=f"steps between checkpoints (default {defaults.checkpoint_every})",
+        )
+        parser.add_argument("--seed", type=int, default=defaults.seed, help="random seed (0)")
+        parser.add_argument("--threads", type=_positive_int, help="CPU threads for torch")
+        parser.add_argument(
+            "--resume", action="store_true", help="continue from OUT's last checkpoint"
+        )
+        parser.add_argument("--quiet", action="store_true", help="no progress bars")
+        parser.set_defaults(run=_run_pretrain_classifier, network=kind)
 
 
-def _run_pretrain_teacher(args) -> None:
+def _run_pretrain_classifier(args) -> None:
     import dataclasses
 
     import torch
 
     from tint import world
     from tint.models.classifier_training import pretrain_classifier
+    from tint.models.resnet import ResNet
+    from tint.models.students import Student
 
     if args.threads:
         torch.set_num_threads(args.threads)
+    if args.network == "teacher":
+        network, net, defaults = ResNet, world.teacher_network(), world.TEACHER_TRAINING
+    else:
+        network, defaults = Student, world.STUDENT_TRAINING
+        net = world.student_network(args.arch, args.width)
     config = dataclasses.replace(
-        world.TEACHER_TRAINING,
+        defaults,
         steps=args.steps,
         batch=args.batch,
         lr=args.lr,
@@ -352,7 +767,8 @@ def _run_pretrain_teacher(args) -> None:
     )
     state = pretrain_classifier(
         args.out,
-        world.teacher_network(),
+        network,
+        net,
         config,
         world.draw_base_labelled,
         held_out=world.base_held_out(),
@@ -451,6 +867,9 @@ def _add_eval_model(sub) -> None:
         help="textual-inversion steps (default: the fast preset's)",
     )
     p.add_argument("--workdir", help="keep specialisations here and reuse them")
+    p.add_argument(
+        "--pictures", help="also write base-samples.png and novel-samples.png to this folder"
+    )
     p.add_argument("--seed", type=int, default=0, help="random seed (default 0)")
     p.add_argument("--json", action="store_true", help="print one JSON object")
     p.add_argument("--quiet", action="store_true", help="no progress bars")
@@ -479,7 +898,13 @@ def _run_eval_model(args) -> None:
     )
     config = GenerateConfig.from_preset("fast", steps=args.steps, ti_steps=args.ti_steps)
     result = evaluate(
-        model, teacher, settings, config, workdir=args.workdir, progress=not args.quiet
+        model,
+        teacher,
+        settings,
+        config,
+        workdir=args.workdir,
+        progress=not args.quiet,
+        pictures=args.pictures,
     )
     if args.json:
         print(json.dumps(result, indent=2))
@@ -545,6 +970,10 @@ def build_parser() -> argparse.ArgumentParser:
     )
     _add_generate(sub)
     _add_demo(sub)
+    _add_distill(sub)
+    _add_benchmark(sub)
+    _add_plan(sub)
+    _add_bench(sub)
     _add_pretrain(sub)
     _add_data(sub)
     _add_eval_model(sub)

@@ -138,7 +138,9 @@ def specialize(
     stages already on disk with the same settings are loaded instead of recomputed."""
     directory = Path(directory)
     size = _working_size(model, config)
-    taken = set(model.tokenizer.get_vocab())
+    # Tokens an earlier call added are not taken: a class keeps its token from call to call.
+    vocab = model.tokenizer
+    taken = set(vocab.get_vocab()) - set(vocab.get_added_vocab()) | set(vocab.all_special_tokens)
     tokens = {name: class_token(name, taken) for name in classes}
     ti = config.textual_inversion
     stage_one, stage_two, loaded, embeddings = {}, {}, {}, {}
@@ -294,8 +296,9 @@ def reconstruct(model: DiffusionModel, spec: Specialization, config: GenerateCon
     return model.decode_latents(z0)
 
 
-def _prepare_output(out: Path, run: dict, resume: bool) -> None:
-    """Make `out` (or check a resumed one) before anything is written into it."""
+def prepare_output(out: Path, run: dict, resume: bool) -> None:
+    """Make `out` (or check a resumed one, whose run.json must equal `run`) before anything is
+    written into it."""
     if out.exists() and not out.is_dir():
         raise TintError(f"{out}: exists and is not a directory")
     if out.is_dir() and any(out.iterdir()):
@@ -318,18 +321,21 @@ def _prepare_output(out: Path, run: dict, resume: bool) -> None:
 
 
 def generate(
-    support_dir: str | Path,
+    support_dir: str | Path | dict[str, list[LabelledImage]],
     out: str | Path,
     model: DiffusionModel,
     config: GenerateConfig,
     resume: bool = False,
     progress: bool = True,
+    specialization_dir: str | Path | None = None,
 ) -> dict:
-    """Specialise to every class of `support_dir` and write `config.num` images per class to
-    `out`; returns the manifest. All input is checked before anything is written."""
+    """Specialise to every class of `support_dir` (a class-folder tree, or its classes already
+    read) and write `config.num` images per class to `out`; returns the manifest. All input is
+    checked before anything is written. Specialisations go to `specialization_dir` (default
+    OUT/specialization): runs that share one reuse each other's finished work."""
     config.validate()
     out = Path(out)
-    classes = load_class_folders(support_dir)
+    classes = support_dir if isinstance(support_dir, dict) else load_class_folders(support_dir)
     _working_size(model, config)
     run = {
         "model": model.fingerprint["path"],
@@ -340,9 +346,10 @@ def generate(
         "steps": config.steps,
         "guidance": config.guidance,
     }
-    _prepare_output(out, run, resume)
+    prepare_output(out, run, resume)
     write_json(out / "run.json", run)
-    specs = specialize(model, classes, config, out / "specialization", resume, progress)
+    specialization_dir = Path(specialization_dir or out / "specialization")
+    specs = specialize(model, classes, config, specialization_dir, resume, progress)
     entries = plan_images(specs, config)
     todo = [e for e in entries if not (resume and (out / e["path"]).is_file())]
     with tqdm(total=len(todo), desc="generating", unit="img", disable=not progress) as bar:

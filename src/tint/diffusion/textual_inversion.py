@@ -35,8 +35,9 @@ def class_generator(seed: int, name: str) -> torch.Generator:
 
 
 def add_tokens(model: DiffusionModel, tokens: list[str], init_word: str) -> list[int]:
-    """Add `tokens` to the tokenizer (those already added are reused) and give each new row the
-    embedding of `init_word` (the mean of its pieces if the tokenizer splits it)."""
+    """Add `tokens` to the tokenizer (those an earlier call added are reused) and set each one's
+    row to the embedding of `init_word` (the mean of its pieces if the tokenizer splits it), so
+    training starts from the same point every time."""
     tok = model.tokenizer
     init_ids = tok(init_word, add_special_tokens=False).input_ids
     if not init_ids:
@@ -51,10 +52,7 @@ def add_tokens(model: DiffusionModel, tokens: list[str], init_word: str) -> list
         model.text_encoder.resize_token_embeddings(len(tok), mean_resizing=False)
     table = model.text_encoder.get_input_embeddings().weight
     with torch.no_grad():
-        start = table[init_ids].mean(0)
-        for i in ids:
-            if i >= old_rows:
-                table[i] = start
+        table[ids] = table[init_ids].mean(0)
     return ids
 
 

@@ -17,6 +17,7 @@ from __future__ import annotations
 
 import dataclasses
 from dataclasses import dataclass
+from pathlib import Path
 
 import torch
 import torch.nn.functional as F
@@ -62,27 +63,19 @@ def _features(teacher: ResNet, x: torch.Tensor) -> torch.Tensor:
     return F.normalize(torch.cat([teacher.features(c) for c in x.split(256)]), dim=1)
 
 
-def nearest_prototype(
-    teacher: ResNet, supports: list[torch.Tensor], images: torch.Tensor
-) -> torch.Tensor:
-    """For each image, the index of the class whose prototype (the mean teacher feature of its
-    supports, supports[c]: (K, 3, H, W)) is nearest in cosine similarity."""
-    return _classify(
-        torch.stack([_features(teacher, s).mean(0) for s in supports]), teacher, images
-    )
-
-
 def _classify(prototypes: torch.Tensor, teacher: ResNet, images: torch.Tensor) -> torch.Tensor:
     return (_features(teacher, images) @ F.normalize(prototypes, dim=1).T).argmax(1)
 
 
 @torch.no_grad()
-def base_fidelity(model, teacher, settings: QualitySettings, progress=True) -> dict:
+def base_fidelity(model, teacher, settings: QualitySettings, progress=True, samples=None) -> dict:
+    """The teacher's top-1/top-5 on images prompted with base classes. With `samples` (a list),
+    appends (class, its images) for each prompted class."""
     base = glyphs.split("base")
     g = torch.Generator().manual_seed(settings.seed)
     chosen = sorted(torch.randperm(len(base), generator=g)[: settings.base_classes].tolist())
     labels = torch.tensor(chosen).repeat_interleave(settings.per_base_class)
-    logits = []
+    logits, made = [], []
     for batch in tqdm(labels.split(50), desc="base fidelity", disable=not progress):
         prompts = [glyphs.caption(base[i]) for i in batch.tolist()]
         z = torch.randn(
@@ -94,7 +87,11 @@ def base_fidelity(model, teacher, settings: QualitySettings, progress=True) -> d
             ddim.sample(model, z, cond, empty, settings.steps, settings.guidance)
         )
         logits.append(teacher(images.cpu()))
+        made.append(images.cpu())
     logits = torch.cat(logits)
+    if samples is not None:
+        made = torch.cat(made)
+        samples += [(base[c], made[labels == c]) for c in chosen]
     top5 = logits.topk(5, dim=1).indices
     return {
         "top1": float((logits.argmax(1) == labels).float().mean()),
@@ -128,11 +125,14 @@ def evaluate(
     config: GenerateConfig | None = None,
     workdir=None,
     progress: bool = True,
+    pictures=None,
 ) -> dict:
     """All quality figures as one JSON-ready dict. `config` sets the TINT specialisation (the
-    fast preset by default); specialisations are kept in `workdir` and reused."""
+    fast preset by default); specialisations are kept in `workdir` and reused. With `pictures`
+    (a folder), also writes base-samples.png (per base class: a real instance, then images
+    prompted with its word) and novel-samples.png (per novel class: its supports, then TINT at
+    alpha 0.5, TINT at 1.0 and textual-inversion-only images)."""
     import tempfile
-    from pathlib import Path
 
     settings = settings or QualitySettings()
     teacher.eval()
@@ -142,7 +142,8 @@ def evaluate(
     novel = glyphs.split("novel")
     instances = {c.name: _split_instances(c, settings.shots) for c in novel}  # rendered once
     out: dict = {"settings": dataclasses.asdict(settings)}
-    out["base_fidelity"] = base_fidelity(model, teacher, settings, progress)
+    base_samples: list = []
+    out["base_fidelity"] = base_fidelity(model, teacher, settings, progress, base_samples)
 
     # Which novel classes are needed: the first `novel_classes`, and those of every task.
     features = torch.stack([_features(teacher, instances[c.name][0]).mean(0) for c in novel])
@@ -220,4 +221,23 @@ def evaluate(
             nearest = (_features(teacher, images) @ s.T).max(1).values
             copy[key].append(float((1 - nearest).mean()))
     out["copy_distance"] = {k: sum(v) / len(v) for k, v in copy.items()}
+    if pictures:
+        _write_pictures(Path(pictures), base_samples, instances, generated, novel[:6])
     return out
+
+
+def _write_pictures(folder, base_samples, instances, generated, novel) -> None:
+    from tint.pictures import grid
+
+    rows = [
+        [to_image(glyphs.benchmark_instances(glyph, 1)[0]), None, *map(to_image, made[:8])]
+        for glyph, made in base_samples[:8]
+    ]
+    write_png(folder / "base-samples.png", grid(rows, cell=48))
+    rows = []
+    for glyph in novel:
+        row = [*map(to_image, instances[glyph.name][0])]
+        for label in ("tint_0.5", "tint_1.0", "ti"):
+            row += [None, *map(to_image, generated[(glyph.name, label)][:5])]
+        rows.append(row)
+    write_png(folder / "novel-samples.png", grid(rows, cell=48))

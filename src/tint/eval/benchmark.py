@@ -1,0 +1,294 @@
+"""`tint benchmark`: methods compared over many few-shot episodes, with intervals.
+
+    OUT/episodes.json                 every episode: classes, support and query file ids
+    OUT/episodes/0003/                one episode's work (supports, specialisation, generated
+                                      images, one result file per method; see eval.methods)
+    OUT/results.json, results.csv     per-episode counts, summary with 95% intervals, paired
+                                      differences between methods
+    OUT/report.html                   the same for people, with a plot
+    OUT/run.json                      the settings, checked by --resume
+
+Episode i is a function of (seed, i) alone, so every method sees the same episodes and a resumed
+run continues with exactly the episodes it would have drawn. Everything is checked, every image
+of every episode read, before anything is written."""
+
+from __future__ import annotations
+
+import csv
+import dataclasses
+import io
+from pathlib import Path
+
+import torch
+from tqdm.auto import tqdm
+
+from tint import world
+from tint.data.datasets import open_dataset
+from tint.data.episodes import sample_episodes, write_episodes
+from tint.data.images import to_tensor
+from tint.diffusion.model import DiffusionModel
+from tint.diffusion.pipeline import prepare_output
+from tint.errors import TintError
+from tint.eval import variance
+from tint.eval.methods import (
+    DIFFUSION,
+    MethodSettings,
+    TaskRunner,
+    UnlabeledPool,
+    check_methods,
+    load_task,
+    parse_method,
+)
+from tint.eval.report import bar_chart, table, write_report
+from tint.models.teachers import load_backbone
+from tint.storage import atomic_path, read_json, write_json
+
+POOL_SIZE = 12000  # unlabelled images mined by `retrieval`, at most
+
+
+def run_benchmark(
+    dataset: str,
+    out: str | Path,
+    ways: int,
+    shots: int,
+    queries: int | None,
+    episodes: int,
+    methods: list[str],
+    settings: MethodSettings,
+    split: str = "novel",
+    model_dir: str | Path | None = None,
+    teacher_dir: str | Path | None = None,
+    resume: bool = False,
+    progress: bool = True,
+) -> dict:
+    """Run `methods` on `episodes` N-way K-shot episodes of a dataset split; returns the
+    results (see the module doc). `queries` None: every image of a class not in the support."""
+    out = Path(out)
+    check_methods(methods)
+    if episodes < 1:
+        raise TintError(f"--episodes must be at least 1, got {episodes}")
+    data = open_dataset(dataset, split)
+    drawn = sample_episodes(data, ways, shots, queries, settings.seed, episodes)
+    backbone = load_backbone(teacher_dir or world.DEFAULT_TEACHER)
+    generative = any(parse_method(m)[0] in DIFFUSION for m in methods)
+    model = DiffusionModel.load(model_dir or world.DEFAULT_MODEL) if generative else None
+    for episode in tqdm(drawn, desc="checking images", disable=not progress, leave=False):
+        for name in episode.classes:
+            for file_id in episode.support[name] + episode.query[name]:
+                data.image(name, file_id)
+    unlabeled = _unlabeled_pool(dataset, backbone) if "retrieval" in methods else None
+
+    run = {
+        "dataset": dataset,
+        "split": split,
+        "ways": ways,
+        "shots": shots,
+        "queries": queries,
+        "episodes": episodes,
+        "methods": methods,
+        "teacher": str(Path(teacher_dir or world.DEFAULT_TEACHER).resolve()),
+        "model": str(Path(model_dir or world.DEFAULT_MODEL).resolve()) if generative else None,
+        "settings": _jsonable(dataclasses.asdict(settings)),
+    }
+    run_file = out / "run.json"
+    if resume and run_file.is_file():
+        before = read_json(run_file)
+        # More episodes or more methods extend a run; anything else makes other results.
+        if {**before, "episodes": episodes, "methods": methods} == run:
+            run = {**run, "episodes": max(episodes, before["episodes"])}
+            run_file.unlink()
+    prepare_output(out, run, resume)
+    write_json(run_file, run)
+    write_episodes(out / "episodes.json", drawn)
+
+    runner = TaskRunner(backbone, settings, model=model, unlabeled=unlabeled, progress=progress)
+    rows = []
+    for episode in tqdm(drawn, desc="episodes", disable=not progress):
+        folder = out / "episodes" / f"{episode.index:04d}"
+        task = load_task(data, episode, folder / "supports", backbone.input_size, settings.seed)
+        counts = runner.run(task, methods, folder)
+        rows.append({"index": episode.index, "classes": episode.classes, "methods": counts})
+        results = summarize_run(rows, methods)
+        _write_results(out, results, run)
+    return results
+
+
+def _jsonable(value):
+    if isinstance(value, dict):
+        return {k: _jsonable(v) for k, v in value.items()}
+    if isinstance(value, (tuple, list)):
+        return [_jsonable(v) for v in value]
+    return value
+
+
+def _unlabeled_pool(dataset: str, backbone) -> UnlabeledPool:
+    """What `retrieval` mines: the base split (for glyphs, the diffusion model's own training
+    classes), at most POOL_SIZE images spread evenly over its classes."""
+    base = open_dataset(dataset, "base")
+    per_class = max(1, POOL_SIZE // len(base.classes))
+    images = []
+    for name, ids in tqdm(base.classes.items(), desc="unlabelled pool", leave=False):
+        for file_id in ids[:per_class]:
+            images.append(to_tensor(base.image(name, file_id), backbone.input_size) * 255)
+    return UnlabeledPool(torch.stack(images).round().to(torch.uint8), backbone)
+
+
+def summarize_run(rows: list[dict], methods: list[str]) -> dict:
+    """Per-method accuracy with its interval, and paired differences of every method against
+    each one listed before it, from the per-episode counts."""
+    counts = {
+        m: [(r["methods"][m]["correct"], r["methods"][m]["total"]) for r in rows] for m in methods
+    }
+    summary, paired = {}, {}
+    for m in methods:
+        if len(rows) >= 2:
+            summary[m] = variance.summarize(counts[m])
+        else:
+            c, n = counts[m][0]
+            summary[m] = {"accuracy": c / n, "ci95": None, "episodes": 1}
+        summary[m]["seconds_per_episode"] = sum(r["methods"][m]["seconds"] for r in rows) / len(
+            rows
+        )
+    if len(rows) >= 2:
+        for i, a in enumerate(methods):
+            for b in methods[:i]:
+                paired[f"{a} - {b}"] = variance.paired_difference(counts[a], counts[b])
+    result = {"episodes": rows, "summary": summary, "paired": paired}
+    if {"teacher", "supports"} <= set(methods):
+        gap = summary["teacher"]["accuracy"] - summary["supports"]["accuracy"]
+        result["gap_closed"] = {
+            m: (summary[m]["accuracy"] - summary["supports"]["accuracy"]) / gap
+            for m in methods
+            if m not in ("teacher", "supports") and gap > 0
+        }
+    return result
+
+
+def _write_results(out: Path, results: dict, run: dict) -> None:
+    write_json(out / "results.json", {**results, "settings": run})
+    buffer = io.StringIO()
+    writer = csv.writer(buffer)
+    writer.writerow(["episode", "method", "correct", "total", "accuracy", "seconds"])
+    for row in results["episodes"]:
+        for method, r in row["methods"].items():
+            accuracy = r["correct"] / r["total"]
+            writer.writerow(
+                [row["index"], method, r["correct"], r["total"], f"{accuracy:.4f}", r["seconds"]]
+            )
+    with atomic_path(out / "results.csv") as tmp:
+        tmp.write_text(buffer.getvalue())
+    _write_html(out, results, run)
+
+
+def _write_html(out: Path, results: dict, run: dict) -> None:
+    summary, methods = results["summary"], run["methods"]
+
+    def interval(ci) -> str:
+        return "n/a" if ci is None else f"[{ci[0]:.3f}, {ci[1]:.3f}]"
+
+    rows = [
+        [
+            m,
+            summary[m]["accuracy"],
+            interval(summary[m]["ci95"]),
+            summary[m].get("between_episode_var", float("nan")) ** 0.5,
+            round(summary[m]["seconds_per_episode"], 1),
+        ]
+        for m in methods
+    ]
+    sections = [
+        (
+            "Accuracy",
+            table(["method", "accuracy", "95% interval", "between-episode sd", "s / episode"], rows)
+            + bar_chart(
+                methods,
+                [summary[m]["accuracy"] for m in methods],
+                [tuple(summary[m]["ci95"]) if summary[m]["ci95"] else (0, 0) for m in methods],
+            ),
+        )
+    ]
+    if results["paired"]:
+        sections.append(
+            (
+                "Paired differences (same episodes)",
+                table(
+                    ["difference", "mean", "95% interval"],
+                    [[k, v["mean"], interval(v["ci95"])] for k, v in results["paired"].items()],
+                ),
+            )
+        )
+    if results.get("gap_closed"):
+        sections.append(
+            (
+                "Share of the supports-to-teacher gap closed",
+                table(["method", "share"], [[m, v] for m, v in results["gap_closed"].items()]),
+            )
+        )
+    queries = "all remaining" if run["queries"] is None else run["queries"]
+    title = (
+        f"tint benchmark: {run['dataset']} ({run['split']}), {run['ways']}-way "
+        f"{run['shots']}-shot, {queries} queries per class, {len(results['episodes'])} episodes"
+    )
+    write_report(out / "report.html", title, sections)
+
+
+def plan_from_results(
+    path: str | Path,
+    half_width: float,
+    cost_episode: float | None = None,
+    cost_query: float | None = None,
+    method: str | None = None,
+) -> dict:
+    """How many episodes and queries per class reach `half_width` for a method at least cost,
+    from a pilot's results.json. Costs default to the pilot's: seconds of work per episode (every
+    method but the queries' scoring) and seconds per query image. Without `method`, plans for the
+    method that needs the most episodes."""
+    path = Path(path)
+    if path.is_dir():
+        path = path / "results.json"
+    if not path.is_file():
+        raise TintError(f"{path}: no such results file")
+    results = read_json(path)
+    run = results["settings"]
+    methods = run["methods"]
+    if method is not None and method not in methods:
+        raise TintError(f"{path}: has no method {method!r} (it has {', '.join(methods)})")
+    if len(results["episodes"]) < 2:
+        raise TintError(f"{path}: a plan needs a pilot of at least 2 episodes")
+    ways = run["ways"]
+    per_episode = [
+        sum(r["seconds"] for r in row["methods"].values()) for row in results["episodes"]
+    ]
+    query_time = [
+        r.get("query_seconds", 0.0) / r["total"]
+        for row in results["episodes"]
+        for r in row["methods"].values()
+    ]
+    cost_episode = cost_episode if cost_episode is not None else sum(per_episode) / len(per_episode)
+    cost_query = (
+        cost_query if cost_query is not None else sum(query_time) / len(results["episodes"])
+    )
+    images = min(len(ids) for ids in open_dataset(run["dataset"], run["split"]).classes.values())
+    plans = {}
+    for m in [method] if method else methods:
+        s = results["summary"][m]
+        # Q of the variance formula counts every query of an episode: N per query per class.
+        p = variance.plan(
+            s["between_episode_var"],
+            s["query_var"] / ways,
+            half_width,
+            cost_episode=cost_episode,
+            cost_query=cost_query * ways,
+            max_queries=images - run["shots"],
+        )
+        plans[m] = p
+    chosen = max(plans, key=lambda m: (plans[m]["episodes"], plans[m]["queries"]))
+    return {
+        **plans[chosen],
+        "method": chosen,
+        "queries_are": "per class",
+        "cost_episode_s": cost_episode,
+        "cost_query_s": cost_query,
+        "pilot": {"episodes": len(results["episodes"]), "queries": run["queries"]},
+        "methods": plans,
+    }

@@ -1,0 +1,30 @@
+"""`tint bench`: the fast path computes what the reference way computes, and says how fast."""
+
+import json
+
+from tint.cli import main
+
+SMALL = ["--ways", "2", "--shots", "2", "--ti-steps", "3", "--steps", "5", "--images", "6"]
+
+
+def test_fast_path_and_reference_agree_and_both_are_timed(capsys):
+    code = main(["bench", *SMALL, "--batch", "4", "--compare", "reference", "--json", "--quiet"])
+    assert code == 0
+    result = json.loads(capsys.readouterr().out)
+    # Same inputs, same seeds, float32 both: batching changes only rounding.
+    assert abs(result["psnr_drop_db"]) < 0.05
+    assert result["generated_mean_abs_difference"] < 2e-3
+    for stage in ("textual_inversion", "null_text_inversion", "generation"):
+        assert result["seconds"][stage] > 0 and result["reference"]["seconds"][stage] > 0
+    assert set(result["speedup"]) >= {"specialization", "generation"}
+    assert result["images_per_s"] > 0 and result["peak_memory_mb"] > 0
+    # FLOPs: a UNet forward of one 8x8x4 latent is millions of FLOPs, not zero or trillions.
+    assert 1e6 < result["flops_per_sample"]["unet"] < 1e10
+    assert result["tflops"] > 0 and result["device"].startswith("cpu")
+
+
+def test_the_table_names_every_stage(capsys):
+    assert main(["bench", *SMALL, "--quiet"]) == 0
+    out = capsys.readouterr().out
+    for text in ("textual inversion", "null-text inversion", "generation of 6", "TFLOP/s"):
+        assert text in out
