@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import pytest
+import torch
 
 from tint.data.datasets import FewShotDataset
 from tint.data.episodes import (
@@ -114,3 +115,19 @@ def test_all_remaining_queries_need_one_image_beyond_the_shots():
     ):
         sample_episode(data, ways=2, shots=5, queries=None, seed=0, index=0)
     assert sample_episode(data, ways=2, shots=4, queries=None, seed=0, index=0).query
+
+
+def test_hard_episodes_are_an_anchor_and_its_most_similar_classes():
+    # Two clusters of five classes: n000-n004 alike, n005-n009 alike, the clusters unlike.
+    cluster = [0] * 5 + [1] * 5
+    similarity = torch.tensor([[1.0 if a == b else -1.0 for b in cluster] for a in cluster])
+    similarity += 0.01 * torch.arange(10.0)  # ties broken, the diagonal left the largest
+    episodes = sample_episodes(TEN, 5, 1, 5, seed=0, count=12, similarity=similarity)
+    clusters_seen = set()
+    for episode in episodes:
+        members = {cluster[int(name[1:])] for name in episode.classes}
+        assert len(members) == 1, episode.classes
+        clusters_seen |= members
+    assert clusters_seen == {0, 1}
+    again = sample_episode(TEN, 5, 1, 5, seed=0, index=4, similarity=similarity)
+    assert again == episodes[4]

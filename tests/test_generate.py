@@ -10,6 +10,7 @@ import pytest
 from PIL import Image
 
 from tint.cli import main
+from tint.data.images import load_rgb
 
 from .conftest import write_supports
 
@@ -123,7 +124,11 @@ def test_an_interrupted_null_text_stage_resumes_without_retraining_the_token(
     assert run(capsys, *args)[0] == 0
     assert embeds.stat().st_mtime_ns == stamp
     assert (folder / "specialization.json").is_file()
-    assert removed.read_bytes() == (first_run / "images" / "orange-disc" / "00001.png").read_bytes()
+    # Inverted alone instead of in one batch with the other class: the same image up to the
+    # last bits of float arithmetic.
+    again = np.asarray(load_rgb(removed), dtype=np.int16)
+    first = np.asarray(load_rgb(first_run / "images" / "orange-disc" / "00001.png"), dtype=np.int16)
+    assert np.abs(again - first).max() <= 2
 
 
 def test_textual_inversion_only_generator(mixed_supports, model_dir, tmp_path, capsys):

@@ -355,6 +355,12 @@ def _add_benchmark(sub) -> None:
         help="glyphs, folder:PATH, miniimagenet:PATH, cub:PATH or cifarfs:PATH",
     )
     p.add_argument("--split", default="novel", help="base, val or novel (default novel)")
+    p.add_argument(
+        "--hard",
+        action="store_true",
+        help="hard episodes: a random class and the N-1 classes most like it under the "
+        "teacher's features, instead of N classes drawn uniformly",
+    )
     p.add_argument("--ways", type=_positive_int, default=5, help="classes per episode (5)")
     p.add_argument("--shots", type=_positive_int, default=5, help="supports per class (5)")
     p.add_argument(
@@ -432,6 +438,7 @@ def _run_benchmark(args) -> None:
         teacher_dir=args.teacher,
         resume=args.resume,
         progress=not args.quiet,
+        hard=args.hard,
     )
     print(f"{len(results['episodes'])} episodes, {args.ways}-way {args.shots}-shot")
     for method, s in results["summary"].items():

@@ -48,7 +48,13 @@ def episode_generator(seed: int, index: int) -> torch.Generator:
 
 
 def sample_episode(
-    dataset: FewShotDataset, ways: int, shots: int, queries: int | None, seed: int, index: int
+    dataset: FewShotDataset,
+    ways: int,
+    shots: int,
+    queries: int | None,
+    seed: int,
+    index: int,
+    similarity: torch.Tensor | None = None,
 ) -> Episode:
     """Draw episode `index` of a run.
 
@@ -60,6 +66,9 @@ def sample_episode(
             support.
         seed: the run's seed.
         index: the episode's number.
+        similarity: for hard episodes, a (C, C) similarity of the split's classes (in
+            `dataset.classes` order): the episode is a random anchor class and the ways - 1
+            classes most similar to it. None: ways classes drawn uniformly.
 
     Returns:
         The episode. Every class of the split is checked to hold enough images first, so a
@@ -70,7 +79,14 @@ def sample_episode(
     _check_class_sizes(dataset, shots, queries)
     g = episode_generator(seed, index)
     names = list(dataset.classes)
-    classes = [names[i] for i in torch.randperm(len(names), generator=g)[:ways].tolist()]
+    if similarity is None:
+        picks = torch.randperm(len(names), generator=g)[:ways].tolist()
+    else:
+        anchor = int(torch.randint(len(names), (1,), generator=g))
+        row = similarity[anchor].clone()
+        row[anchor] = float("inf")  # the anchor first, whatever its self-similarity
+        picks = row.topk(ways).indices.tolist()
+    classes = [names[i] for i in picks]
     support, query = {}, {}
     for name in classes:
         files = dataset.classes[name]
@@ -81,10 +97,18 @@ def sample_episode(
 
 
 def sample_episodes(
-    dataset: FewShotDataset, ways: int, shots: int, queries: int | None, seed: int, count: int
+    dataset: FewShotDataset,
+    ways: int,
+    shots: int,
+    queries: int | None,
+    seed: int,
+    count: int,
+    similarity: torch.Tensor | None = None,
 ) -> list[Episode]:
     """Episodes 0 .. count - 1 of a run (see `sample_episode`)."""
-    return [sample_episode(dataset, ways, shots, queries, seed, i) for i in range(count)]
+    return [
+        sample_episode(dataset, ways, shots, queries, seed, i, similarity) for i in range(count)
+    ]
 
 
 def write_episodes(path: str | Path, episodes: list[Episode]) -> None:

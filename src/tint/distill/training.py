@@ -87,6 +87,7 @@ def distill(
         the final state: step, seconds, recent loss.
     """
     augmentation = augmentation or AugmentConfig()
+    student.to(memory_format=torch.channels_last)  # faster on CPUs, same numbers
     optimizer = torch.optim.AdamW(
         student.parameters(), lr=config.lr, weight_decay=config.weight_decay
     )

@@ -20,6 +20,7 @@ import io
 from pathlib import Path
 
 import torch
+import torch.nn.functional as F
 from tqdm.auto import tqdm
 
 from tint import world
@@ -60,27 +61,33 @@ def run_benchmark(
     teacher_dir: str | Path | None = None,
     resume: bool = False,
     progress: bool = True,
+    hard: bool = False,
 ) -> dict:
     """Run `methods` on `episodes` N-way K-shot episodes of a dataset split; returns the
-    results (see the module doc). `queries` None: every image of a class not in the support."""
+    results (see the module doc). `queries` None: every image of a class not in the support.
+    `hard`: each episode is a random class and the N - 1 classes most like it under the
+    teacher's features (see `class_similarity`), instead of N classes drawn uniformly."""
     out = Path(out)
     check_methods(methods)
     if episodes < 1:
         raise TintError(f"--episodes must be at least 1, got {episodes}")
     data = open_dataset(dataset, split)
-    drawn = sample_episodes(data, ways, shots, queries, settings.seed, episodes)
+    sample_episodes(data, ways, shots, queries, settings.seed, 1)  # checks before slow work
     backbone = load_backbone(teacher_dir or world.DEFAULT_TEACHER)
+    similarity = class_similarity(data, backbone, progress) if hard else None
+    drawn = sample_episodes(data, ways, shots, queries, settings.seed, episodes, similarity)
     generative = any(parse_method(m)[0] in DIFFUSION for m in methods)
     model = DiffusionModel.load(model_dir or world.DEFAULT_MODEL) if generative else None
     for episode in tqdm(drawn, desc="checking images", disable=not progress, leave=False):
         for name in episode.classes:
             for file_id in episode.support[name] + episode.query[name]:
                 data.image(name, file_id)
-    unlabeled = _unlabeled_pool(dataset, backbone) if "retrieval" in methods else None
+    unlabeled = _unlabeled_pool(dataset, backbone, progress) if "retrieval" in methods else None
 
     run = {
         "dataset": dataset,
         "split": split,
+        "hard": hard,
         "ways": ways,
         "shots": shots,
         "queries": queries,
@@ -113,6 +120,20 @@ def run_benchmark(
     return results
 
 
+@torch.no_grad()
+def class_similarity(data, backbone, progress: bool = True, per_class: int = 20) -> torch.Tensor:
+    """(C, C) cosine similarity of the classes' mean teacher embeddings, each over its first
+    `per_class` images: what makes an episode hard for the teacher's own kind of features."""
+    means = []
+    for name, ids in tqdm(data.classes.items(), desc="class similarity", disable=not progress):
+        x = torch.stack(
+            [to_tensor(data.image(name, i), backbone.input_size) for i in ids[:per_class]]
+        )
+        means.append(F.normalize(backbone.embed(x), dim=1).mean(0))
+    means = F.normalize(torch.stack(means), dim=1)
+    return means @ means.T
+
+
 def _jsonable(value):
     if isinstance(value, dict):
         return {k: _jsonable(v) for k, v in value.items()}
@@ -121,13 +142,13 @@ def _jsonable(value):
     return value
 
 
-def _unlabeled_pool(dataset: str, backbone) -> UnlabeledPool:
+def _unlabeled_pool(dataset: str, backbone, progress: bool) -> UnlabeledPool:
     """What `retrieval` mines: the base split (for glyphs, the diffusion model's own training
     classes), at most POOL_SIZE images spread evenly over its classes."""
     base = open_dataset(dataset, "base")
     per_class = max(1, POOL_SIZE // len(base.classes))
     images = []
-    for name, ids in tqdm(base.classes.items(), desc="unlabelled pool", leave=False):
+    for name, ids in tqdm(base.classes.items(), desc="unlabelled pool", disable=not progress):
         for file_id in ids[:per_class]:
             images.append(to_tensor(base.image(name, file_id), backbone.input_size) * 255)
     return UnlabeledPool(torch.stack(images).round().to(torch.uint8), backbone)
@@ -226,7 +247,8 @@ def _write_html(out: Path, results: dict, run: dict) -> None:
         )
     queries = "all remaining" if run["queries"] is None else run["queries"]
     title = (
-        f"tint benchmark: {run['dataset']} ({run['split']}), {run['ways']}-way "
+        f"tint benchmark: {run['dataset']} ({run['split']}{', hard' if run['hard'] else ''}), "
+        f"{run['ways']}-way "
         f"{run['shots']}-shot, {queries} queries per class, {len(results['episodes'])} episodes"
     )
     write_report(out / "report.html", title, sections)

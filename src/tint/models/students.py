@@ -170,7 +170,8 @@ class Student(nn.Module):
 
     def forward(self, images: torch.Tensor) -> torch.Tensor:
         """(B, 3, H, W) RGB in [0, 1], any size -> (B, classes) logits."""
-        return self.network(self.normalize(images))
+        # Channels-last convolutions run faster on CPUs (oneDNN); the numbers are the same.
+        return self.network(self.normalize(images).contiguous(memory_format=torch.channels_last))
 
     def network(self, x: torch.Tensor) -> torch.Tensor:
         """(B, 3, H, W) normalised input at `input_size` -> logits: what the ONNX file holds."""

@@ -55,14 +55,15 @@ class GlyphBackbone(Backbone):
 
     def __init__(self, net):
         super().__init__()
-        self.net = net
+        # Channels-last convolutions run about twice as fast on CPUs (oneDNN).
+        self.net = net.to(memory_format=torch.channels_last)
         self.dim = net.feature_dim
         self.input_size = tuple(net.config.input_size)
 
     def embed(self, images):
         if tuple(images.shape[-2:]) != self.input_size:
             images = F.interpolate(images, size=self.input_size, mode="bilinear", antialias=True)
-        return self.net.features(images)
+        return self.net.features(images.contiguous(memory_format=torch.channels_last))
 
     def last_block(self):
         return [*self.net.blocks[-1].parameters(), *self.net.norm.parameters()]
