@@ -41,7 +41,7 @@ class BenchConfig:
     guidance: float = 7.5
     ti_steps: int = 50  # textual-inversion steps per class, one image per class per step
     images: int = 64  # generated images timed
-    batch: int = 64  # generation batch of the fast path (split further if memory runs short)
+    batch: int = 64  # generation batch of the fast path
     device: str = "cpu"
     dtype: str = "float32"  # of the fast path's UNet and VAE
     channels_last: bool = False

@@ -346,7 +346,7 @@ def _add_benchmark(sub) -> None:
         "the seed and i) and run every method on each: the specialised teacher, and students "
         "trained on the supports alone or distilled on TINT, textual-inversion-only, alpha-0 "
         "or retrieved images. Writes OUT/episodes.json, OUT/results.json, OUT/results.csv and "
-        "OUT/report.html: accuracy with 95%% intervals (law of total variance) and paired "
+        "OUT/report.html: accuracy with 95% intervals (law of total variance) and paired "
         "differences between methods. --resume continues where a run stopped.",
     )
     p.add_argument(
