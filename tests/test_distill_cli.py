@@ -69,6 +69,9 @@ def test_the_report_and_generated_images_are_written(finished):
     assert report["generated"] == 8 * CLASSES
     assert len(list((out / "generated" / "images").rglob("*.png"))) == 8 * CLASSES
     assert report["onnx_max_difference"] < 1e-3
+    probe = report["student_vs_teacher_on_generated"]
+    assert probe["images"] == 8 * CLASSES
+    assert probe["after"]["kl"] < probe["before"]["kl"]  # distillation moved it to the teacher
     html = (out / "report.html").read_text()
     assert "data:image/png;base64" in html and "ONNX" in html
 

@@ -27,6 +27,7 @@ from tint import world
 from tint.data import glyphs
 from tint.data.images import resize
 from tint.diffusion import ddim, null_text, textual_inversion
+from tint.diffusion.memory import FittingBatch
 from tint.diffusion.model import DiffusionModel
 from tint.diffusion.sampler import blend_noise
 from tint.errors import TintError
@@ -41,7 +42,7 @@ class BenchConfig:
     guidance: float = 7.5
     ti_steps: int = 50  # textual-inversion steps per class, one image per class per step
     images: int = 64  # generated images timed
-    batch: int = 64  # generation batch of the fast path
+    batch: int = 64  # generation batch of the fast path (halved while it does not fit memory)
     device: str = "cpu"
     dtype: str = "float32"  # of the fast path's UNet and VAE
     channels_last: bool = False
@@ -255,15 +256,15 @@ def run_path(model: DiffusionModel, config: BenchConfig, reference: bool, progre
         which = torch.randint(len(z0), (config.images,), generator=g)
         noise = torch.randn((config.images, *z0.shape[1:]), generator=g)
         with _timed(model, times, "generation"), torch.no_grad():
-            batch = 1 if reference else config.batch
-            images = []
-            for start in range(0, config.images, batch):
-                pick = which[start : start + batch]
-                z = blend_noise(
-                    zT[pick], noise[start : start + batch].to(zT), torch.full((len(pick),), 0.5)
-                )
+
+            def generate(part: slice) -> torch.Tensor:
+                pick = which[part]
+                z = blend_noise(zT[pick], noise[part].to(zT), torch.full((len(pick),), 0.5))
                 z = ddim.sample(model, z, cond[pick], nulls[:, pick], config.steps, config.guidance)
-                images.append(model.decode_latents(z).cpu())
+                return model.decode_latents(z).cpu()
+
+            fitting = FittingBatch(1 if reference else config.batch, "generation")
+            images = [x for _, x in fitting.slices(config.images, generate)]
     finally:
         counter.remove()
     return {

@@ -314,8 +314,11 @@ def _run_distill(args) -> None:
         f"{s['arch']} student, {s['parameters']:,} parameters ({s['size_kb']} KB), "
         f"{s['images_per_s']:,} images/s"
     )
-    agree = report["student_vs_teacher_on_supports"]["after"]["top1_agreement"]
-    print(f"agrees with the teacher on {agree:.0%} of the supports")
+    before, after = (report["student_vs_teacher_on_generated"][k] for k in ("before", "after"))
+    print(
+        f"agrees with the teacher on {after['top1_agreement']:.0%} of the generated images "
+        f"(KL to the teacher {before['kl']:.3f} before distillation, {after['kl']:.3f} after)"
+    )
     if "held_out" in report:
         h = report["held_out"]
         print(

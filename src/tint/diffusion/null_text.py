@@ -3,7 +3,9 @@ guided DDIM retrace the support's DDIM-inversion path.
 
 All supports are optimised as one batch. Each keeps its own Adam state and stops on its own once
 its step error falls below the tolerance; finished supports leave the batch, so they cost no more
-UNet calls. The embeddings and Adam state are float32 whatever the model's dtype."""
+UNet calls. The embeddings and Adam state are float32 whatever the model's dtype. Supports that
+do not fit the accelerator's memory together are inverted in smaller batches (the same result:
+each support's inversion is independent of the others)."""
 
 from __future__ import annotations
 
@@ -13,6 +15,7 @@ import torch
 from tqdm.auto import tqdm
 
 from tint.diffusion import ddim
+from tint.diffusion.memory import FittingBatch
 from tint.diffusion.model import DiffusionModel
 from tint.errors import TintError
 
@@ -43,6 +46,21 @@ def invert(
     """Invert a batch of support latents z0 (B, C, h, w), each with its own prompt embedding
     cond (B, L, D), for a `steps`-step guided DDIM sampler."""
     cond = cond.detach()
+    fitting = FittingBatch(len(z0), "null-text inversion")
+    parts = [
+        result
+        for _, result in fitting.slices(
+            len(z0), lambda p: _invert(model, z0[p], cond[p], steps, config, progress)
+        )
+    ]
+    return Inversion(
+        torch.cat([r.latents_T for r in parts]),
+        torch.cat([r.null_embeddings for r in parts], 1),
+        torch.cat([r.inner_steps_used for r in parts], 1),
+    )
+
+
+def _invert(model, z0, cond, steps, config, progress) -> Inversion:
     path = ddim.invert(model, z0, cond, steps, progress=False)  # z_0 .. z_N
     grid = ddim.timesteps(model.num_train_timesteps, steps)
     empty = model.encode_text([""]).detach().float()  # (1, L, D)

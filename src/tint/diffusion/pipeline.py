@@ -23,6 +23,7 @@ from tqdm.auto import tqdm
 
 from tint.data.images import LabelledImage, load_class_folders, resize, to_image, to_tensor
 from tint.diffusion import ddim, null_text, textual_inversion
+from tint.diffusion.memory import FittingBatch
 from tint.diffusion.model import DiffusionModel
 from tint.diffusion.sampler import blend_noise
 from tint.diffusion.specialization import Specialization, TokenEmbedding
@@ -352,12 +353,14 @@ def generate(
     specs = specialize(model, classes, config, specialization_dir, resume, progress)
     entries = plan_images(specs, config)
     todo = [e for e in entries if not (resume and (out / e["path"]).is_file())]
+    fitting = FittingBatch(config.batch, "generation")
     with tqdm(total=len(todo), desc="generating", unit="img", disable=not progress) as bar:
-        for start in range(0, len(todo), config.batch):
-            batch = todo[start : start + config.batch]
-            for entry, image in zip(batch, render(model, specs, batch, config)):
+        for part, images in fitting.slices(
+            len(todo), lambda p: render(model, specs, todo[p], config)
+        ):
+            for entry, image in zip(todo[part], images):
                 write_png(out / entry["path"], image)
-            bar.update(len(batch))
+            bar.update(len(images))
     manifest = {
         "images": entries,
         "classes": {

@@ -9,10 +9,12 @@ from __future__ import annotations
 
 import hashlib
 from dataclasses import dataclass
+from functools import partial
 
 import torch
 from tqdm.auto import tqdm
 
+from tint.diffusion.memory import FittingBatch
 from tint.diffusion.model import DiffusionModel
 from tint.errors import TintError
 
@@ -91,6 +93,8 @@ def train(
         return torch.where((where >= 0)[..., None], learned[where.clamp(min=0)], output)
 
     prompts = model.tokenize([config.template.format(t) for t in tokens])  # (C, L)
+    sample_prompts = prompts.repeat_interleave(config.batch, 0)  # (C*batch, L)
+    fitting = FittingBatch(len(sample_prompts), "textual inversion")
     generators = [class_generator(seed, t) for t in tokens]
     optimizer = torch.optim.AdamW([learned], lr=config.lr)
     T = model.num_train_timesteps
@@ -108,18 +112,10 @@ def train(
             z0 = torch.cat(z0).to(model.device)  # (C*batch, C, h, w)
             noise = torch.cat(noise).to(model.device)
             t = torch.cat(t).to(model.device)
-            text = model.text_encoder(prompts.repeat_interleave(config.batch, 0))[0]
-            pred = model.unet(
-                model.add_noise(z0, noise, t).to(model.dtype),
-                t,
-                encoder_hidden_states=text.to(model.dtype),
-            ).sample.float()
-            error = (pred - model.training_target(z0, noise, t)).pow(2).flatten(1).mean(1)
-            # Sum over classes of each class's mean: every token gets the gradient it would get
-            # if trained alone.
-            loss = error.reshape(len(tokens), config.batch).mean(1).sum()
             optimizer.zero_grad(set_to_none=True)
-            loss.backward()
+            step = partial(_backward, model, sample_prompts, z0, noise, t, config.batch)
+            for _ in fitting.slices(len(z0), step):
+                pass
             optimizer.step()
     finally:
         hook.remove()
@@ -129,6 +125,20 @@ def train(
     with torch.no_grad():
         embedding.weight[ids] = result
     return result.cpu()
+
+
+def _backward(model, prompts, z0, noise, t, batch: int, part: slice) -> None:
+    """Add the gradient of the samples in `part` to the learned embeddings. The loss is the sum
+    over classes of each class's mean error (`batch` samples per class), so that every token gets
+    the gradient it would get if trained alone, and slices add up to the whole batch's gradient."""
+    text = model.text_encoder(prompts[part])[0]
+    pred = model.unet(
+        model.add_noise(z0[part], noise[part], t[part]).to(model.dtype),
+        t[part],
+        encoder_hidden_states=text.to(model.dtype),
+    ).sample.float()
+    error = (pred - model.training_target(z0[part], noise[part], t[part])).pow(2)
+    (error.flatten(1).mean(1).sum() / batch).backward()
 
 
 @torch.no_grad()
