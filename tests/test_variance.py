@@ -66,6 +66,12 @@ def test_summary_of_three_episodes_by_hand():
     assert (s["episodes"], s["queries"]) == (3, 10)
 
 
+def test_an_accuracy_interval_stays_within_zero_and_one():
+    s = summarize([(15, 15), (15, 15), (12, 15)])
+    assert s["ci95"][1] == 1.0 and s["accuracy"] + s["half_width"] > 1
+    assert s["ci95"][0] == pytest.approx(s["accuracy"] - s["half_width"])
+
+
 def test_both_variance_terms_are_recovered_from_many_episodes():
     rng = np.random.default_rng(0)
     s = summarize(_counts(_correct(rng, 20000, 20), 20))

@@ -29,9 +29,9 @@ def summarize(counts: list[tuple[int, int]]) -> dict:
 
     Returns:
         accuracy: the mean of the per-episode accuracies a_i = c_i / n_i.
-        ci95, half_width: accuracy -+ t * sqrt(S^2 / P), S^2 the sample variance of the a_i,
-            which estimates sigma_a^2 + E[a (1 - a) / n] without bias, so the interval counts
-            both sources of variance in (1).
+        ci95, half_width: accuracy -+ t * sqrt(S^2 / P), cut to [0, 1]; S^2 is the sample
+            variance of the a_i, which estimates sigma_a^2 + E[a (1 - a) / n] without bias, so
+            the interval counts both sources of variance in (1).
         between_episode_var: sigma_a^2, as S^2 - mean(a_i (1 - a_i) / (n_i - 1)), clipped at 0.
         query_var: E[a (1 - a)], as mean(a_i (1 - a_i) n_i / (n_i - 1)).
         episodes: P. queries: the mean n_i.
@@ -45,7 +45,7 @@ def summarize(counts: list[tuple[int, int]]) -> dict:
     binomial = [a * (1 - a) / (n - 1) for a, n in zip(accuracies, totals)]  # unbiased a(1-a)/n
     return {
         "accuracy": mean,
-        "ci95": [mean - half, mean + half],
+        "ci95": [max(0.0, mean - half), min(1.0, mean + half)],  # an accuracy is in [0, 1]
         "half_width": half,
         "episodes": len(accuracies),
         "queries": sum(totals) / len(totals),
