@@ -67,7 +67,7 @@ def test_resume_with_more_episodes_keeps_the_finished_ones(pilot, capsys):
 
 def test_resume_with_other_settings_is_refused(pilot, capsys):
     out, args = pilot
-    code, _, err = run(capsys, *args, "--episodes", "3", *FAST, "--alpha", "0.9", "--resume")
+    code, _, err = run(capsys, *args, "--episodes", "3", *FAST, "--alpha", "0.3", "--resume")
     assert code == 1 and "different settings" in err
 
 

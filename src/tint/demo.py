@@ -123,7 +123,7 @@ def _write_report(out: Path, summary: dict, picture_rows) -> None:
                 "queries. images/s: batch 256 on this machine.</p>",
             ),
             (
-                "Supports | generated (TINT, alpha 0.5)",
+                f"Supports | generated (TINT, alpha {SETTINGS.alpha})",
                 picture(grid(picture_rows, cell=48), ", ".join(summary["classes"])),
             ),
         ],

@@ -24,7 +24,7 @@ from tint.data.augment import AugmentConfig
 from tint.data.images import LabelledImage, find_class_folders, load_rgb, to_tensor
 from tint.diffusion.model import DiffusionModel
 from tint.diffusion.pipeline import GenerateConfig, generate, prepare_output
-from tint.distill.training import DistillConfig, agreement, distill
+from tint.distill.training import DISTILL_ALPHA, DistillConfig, agreement, distill
 from tint.errors import TintError
 from tint.eval.report import picture, table, write_report
 from tint.eval.timing import images_per_second
@@ -51,7 +51,7 @@ class DistillSettings:
     init: str | None = None  # a base-pretrained student directory to start from
     shots: int | None = None  # supports per class (the first, by file name); None: all
     num_synthetic: int = 100  # generated images per class
-    alpha: float = 0.5  # TINT noise blend
+    alpha: float = DISTILL_ALPHA  # TINT noise blend
     ti_steps: int | None = None  # textual-inversion steps (None: the fast preset's)
     teacher_finetune: str = "none"  # none, head or last
     steps: int = 1000  # distillation steps

@@ -93,8 +93,9 @@ def run_benchmark(
         "queries": queries,
         "episodes": episodes,
         "methods": methods,
-        "teacher": str(Path(teacher_dir or world.DEFAULT_TEACHER).resolve()),
-        "model": str(Path(model_dir or world.DEFAULT_MODEL).resolve()) if generative else None,
+        # The shipped models are named "default", not by path, so a run resumes in any checkout.
+        "teacher": _model_name(teacher_dir),
+        "model": _model_name(model_dir) if generative else None,
         "settings": _jsonable(dataclasses.asdict(settings)),
     }
     run_file = out / "run.json"
@@ -118,6 +119,10 @@ def run_benchmark(
         results = summarize_run(rows, methods)
         _write_results(out, results, run)
     return results
+
+
+def _model_name(directory) -> str:
+    return str(Path(directory).resolve()) if directory else "default"
 
 
 @torch.no_grad()

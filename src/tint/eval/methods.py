@@ -25,7 +25,7 @@ import torch.nn.functional as F
 from tint.data.augment import AugmentConfig
 from tint.data.images import LabelledImage, as_float, load_rgb, resize, to_tensor
 from tint.diffusion.pipeline import GenerateConfig, generate, reconstruct, specialize
-from tint.distill.training import DistillConfig, distill
+from tint.distill.training import DISTILL_ALPHA, DistillConfig, distill
 from tint.errors import TintError
 from tint.models.students import Student, StudentConfig, check_arch
 from tint.models.teachers import Backbone, TeacherConfig
@@ -67,7 +67,7 @@ class MethodSettings:
     width: float = 1.0  # its channel multiplier
     input_size: tuple[int, int] = (32, 32)  # the student's input (H, W)
     synthetic: int = 100  # pool images per class (generated or mined)
-    alpha: float = 0.5  # tint's noise blend
+    alpha: float = DISTILL_ALPHA  # tint's noise blend
     ti_steps: int | None = None  # textual-inversion steps (None: the fast preset's)
     diffusion_steps: int = 25  # DDIM steps for inversion and sampling
     distill: DistillConfig = field(default_factory=DistillConfig)
