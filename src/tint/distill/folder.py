@@ -175,7 +175,7 @@ def distill_folder(
     )
     images = torch.cat(support_images)
     distill_config = DistillConfig(steps=settings.steps, batch=settings.batch, seed=settings.seed)
-    probe = pool[:: max(1, len(pool) // PROBE)].float() / 255  # images distilled on, about PROBE
+    probe = generated[:: max(1, len(generated) // PROBE)].float() / 255  # about PROBE of them
     before = agreement(student, teacher, probe, distill_config.temperature)
     state = distill(
         student,
