@@ -28,3 +28,20 @@ def test_the_table_names_every_stage(capsys):
     out = capsys.readouterr().out
     for text in ("textual inversion", "null-text inversion", "generation of 6", "TFLOP/s"):
         assert text in out
+
+
+def test_fast_settings_apply_to_the_fast_path_only():
+    import torch
+
+    from tint import world
+    from tint.bench import BenchConfig, _fast_settings
+    from tint.diffusion.model import DiffusionModel
+
+    model = DiffusionModel.load(world.DEFAULT_MODEL)
+    unet = model.unet
+    conv = unet.conv_in.weight
+    with _fast_settings(model, BenchConfig(channels_last=True, compile=True)):
+        assert model.unet is not unet and model.unet._orig_mod is unet
+        assert conv.is_contiguous(memory_format=torch.channels_last) and not conv.is_contiguous()
+    # The reference way then runs the UNet as loaded: eager, in the default layout.
+    assert model.unet is unet and conv.is_contiguous()
