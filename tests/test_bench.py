@@ -38,10 +38,11 @@ def test_fast_settings_apply_to_the_fast_path_only():
     from tint.diffusion.model import DiffusionModel
 
     model = DiffusionModel.load(world.DEFAULT_MODEL)
-    unet = model.unet
+    unet, graphs = model.unet, torch._dynamo.config.cache_size_limit
     conv = unet.conv_in.weight
     with _fast_settings(model, BenchConfig(channels_last=True, compile=True)):
         assert model.unet is not unet and model.unet._orig_mod is unet
         assert conv.is_contiguous(memory_format=torch.channels_last) and not conv.is_contiguous()
     # The reference way then runs the UNet as loaded: eager, in the default layout.
     assert model.unet is unet and conv.is_contiguous()
+    assert torch._dynamo.config.cache_size_limit == graphs

@@ -284,17 +284,19 @@ def run_path(model: DiffusionModel, config: BenchConfig, reference: bool, progre
 def _fast_settings(model: DiffusionModel, config: BenchConfig):
     """Channels-last and torch.compile for the fast path only: the reference way that follows
     runs the model as loaded."""
-    unet = model.unet
+    unet, graphs = model.unet, torch._dynamo.config.cache_size_limit
     if config.channels_last:
         unet.to(memory_format=torch.channels_last)
         model.vae.to(memory_format=torch.channels_last)
     if config.compile:
-        torch._dynamo.config.cache_size_limit = max(torch._dynamo.config.cache_size_limit, 64)
+        # One graph per shape and grad mode; past the limit torch would fall back to eager.
+        torch._dynamo.config.cache_size_limit = max(graphs, 64)
         model.unet = torch.compile(unet, dynamic=False)
     try:
         yield
     finally:
         model.unet = unet
+        torch._dynamo.config.cache_size_limit = graphs
         if config.channels_last:
             unet.to(memory_format=torch.contiguous_format)
             model.vae.to(memory_format=torch.contiguous_format)
