@@ -54,9 +54,10 @@ def sd15_model(device: str, dtype: str) -> DiffusionModel:
     """Stable Diffusion 1.5's UNet, VAE and text encoder, built from their public configurations
     with random weights: the real model's compute, nothing downloaded. The tokenizer is the glyph
     model's (any ids below 49408 serve), padded to 77 tokens as SD's."""
-    from diffusers import AutoencoderKL, DDIMScheduler, UNet2DConditionModel
+    from diffusers import AutoencoderKL, UNet2DConditionModel
     from transformers import CLIPTextConfig, CLIPTextModel, CLIPTokenizer
 
+    from tint.diffusion.architectures import sd_scheduler
     from tint.diffusion.model import DTYPES, resolve_device
 
     torch.manual_seed(0)
@@ -90,15 +91,7 @@ def sd15_model(device: str, dtype: str) -> DiffusionModel:
     )
     tokenizer = CLIPTokenizer.from_pretrained(world.DEFAULT_MODEL / "tokenizer")
     tokenizer.model_max_length = 77
-    scheduler = DDIMScheduler(
-        beta_schedule="scaled_linear",
-        beta_start=0.00085,
-        beta_end=0.012,
-        clip_sample=False,
-        set_alpha_to_one=False,
-        steps_offset=1,
-        timestep_spacing="trailing",
-    )
+    scheduler = sd_scheduler()
     dev, dt = resolve_device(device), DTYPES[dtype]
     for module in (unet, vae, text_encoder):
         module.requires_grad_(False).eval()

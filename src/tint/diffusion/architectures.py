@@ -59,11 +59,25 @@ def write_tokenizer(directory: Path, words: list[str], max_length: int):
     return tokenizer
 
 
+def sd_scheduler():
+    """Stable Diffusion 1.5's noise schedule (scaled linear betas) with DDIM's trailing spacing."""
+    from diffusers import DDIMScheduler
+
+    return DDIMScheduler(
+        beta_schedule="scaled_linear",
+        beta_start=0.00085,
+        beta_end=0.012,
+        clip_sample=False,
+        set_alpha_to_one=False,
+        steps_offset=1,
+        timestep_spacing="trailing",
+    )
+
+
 def build_tiny(directory: str | Path, arch: TinyArchitecture, seed: int = 0) -> Path:
     """Write a randomly initialised SD-format model of architecture `arch` to `directory`."""
     from diffusers import (
         AutoencoderKL,
-        DDIMScheduler,
         StableDiffusionPipeline,
         UNet2DConditionModel,
     )
@@ -110,15 +124,7 @@ def build_tiny(directory: str | Path, arch: TinyArchitecture, seed: int = 0) -> 
         attention_head_dim=arch.attention_head_dim,
         norm_num_groups=min(32, min(arch.unet_channels) // 2),
     )
-    scheduler = DDIMScheduler(
-        beta_schedule="scaled_linear",
-        beta_start=0.00085,
-        beta_end=0.012,
-        clip_sample=False,
-        set_alpha_to_one=False,
-        steps_offset=1,
-        timestep_spacing="trailing",
-    )
+    scheduler = sd_scheduler()
     pipe = StableDiffusionPipeline(
         vae=vae,
         text_encoder=text_encoder,
