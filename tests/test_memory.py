@@ -15,15 +15,15 @@ from .conftest import support_latents
 TI = TextualInversionConfig(steps=15, lr=5e-2, batch=2, template="a photo of a {}")
 
 
-def _limit_unet(model, samples: int):
-    """Make the model's UNet raise CUDA's out-of-memory error on more than `samples` samples."""
+def _limit(module, samples: int):
+    """Make a module raise CUDA's out-of-memory error on more than `samples` samples."""
 
     def check(_module, args, kwargs):
         x = args[0] if args else kwargs["sample"]
         if len(x) > samples:
             raise torch.cuda.OutOfMemoryError(f"simulated: {len(x)} samples")
 
-    return model.unet.register_forward_pre_hook(check, with_kwargs=True)
+    return module.register_forward_pre_hook(check, with_kwargs=True)
 
 
 def test_a_slice_that_runs_out_of_memory_is_retried_at_half_size(capsys):
@@ -51,7 +51,7 @@ def test_one_sample_that_does_not_fit_is_an_error():
 def test_null_text_inversion_split_by_memory_matches_one_batch(model):
     z0, cond = support_latents(model, 4)
     whole = null_text.invert(model, z0, cond, 10, NullTextConfig(), progress=False)
-    hook = _limit_unet(model, 2)  # two supports at a time
+    hook = _limit(model.unet, 2)  # two supports at a time
     try:
         split = null_text.invert(model, z0, cond, 10, NullTextConfig(), progress=False)
     finally:
@@ -72,9 +72,29 @@ def test_textual_inversion_split_by_memory_learns_the_same_embeddings(model_dir)
         DiffusionModel.load(model_dir), tokens, latents, TI, seed=3, progress=False
     )
     model = DiffusionModel.load(model_dir)
-    hook = _limit_unet(model, 1)
+    hook = _limit(model.unet, 1)
     try:
         split = textual_inversion.train(model, tokens, latents, TI, seed=3, progress=False)
     finally:
         hook.remove()
     torch.testing.assert_close(split, whole, rtol=1e-4, atol=1e-5)
+
+
+def test_vae_decoding_split_by_memory_gives_the_same_images(model, capsys):
+    z = torch.randn(5, 4, 8, 8, generator=torch.Generator().manual_seed(0))
+    whole = model.decode_latents(z)
+    calls = []
+    hook = model.vae.decoder.register_forward_pre_hook(lambda _m, args: calls.append(len(args[0])))
+    limit = _limit(model.vae.decoder, 2)  # the VAE decoder takes two images at a time
+    try:
+        split = model.decode_latents(z)
+        again = model.decode_latents(z[:3])
+    finally:
+        limit.remove()
+        hook.remove()
+    torch.testing.assert_close(split, whole, rtol=1e-4, atol=1e-5)
+    torch.testing.assert_close(again, whole[:3], rtol=1e-4, atol=1e-5)
+    # 5 did not fit, half of it did and is kept: the second call does not search again.
+    assert calls == [5, 2, 2, 1, 2, 1]
+    err = capsys.readouterr().err
+    assert "VAE decoding: out of accelerator memory at batch 5, going on with batch 2" in err

@@ -3,11 +3,13 @@
 from __future__ import annotations
 
 import json
+import sys
 from dataclasses import dataclass, field
 from pathlib import Path
 
 import torch
 
+from tint.diffusion.memory import FittingBatch
 from tint.errors import TintError
 
 DTYPES = {"float32": torch.float32, "bfloat16": torch.bfloat16, "float16": torch.float16}
@@ -73,6 +75,10 @@ class DiffusionModel:
     device: torch.device
     dtype: torch.dtype
     fingerprint: dict = field(default_factory=dict)
+    # VAE decoding runs in slices that fit: no limit until one runs out of accelerator memory.
+    decoding: FittingBatch = field(
+        default_factory=lambda: FittingBatch(sys.maxsize, "VAE decoding"), repr=False
+    )
 
     @classmethod
     def load(
@@ -151,9 +157,13 @@ class DiffusionModel:
 
     @torch.no_grad()
     def decode_latents(self, z: torch.Tensor) -> torch.Tensor:
-        """Scaled latents -> (B, 3, H, W) images in [0, 1], float32."""
+        """Scaled latents -> (B, 3, H, W) images in [0, 1], float32. Decoded in slices that fit
+        the accelerator's memory apart from the UNet's batch: at 512 px the VAE decoder needs
+        more memory per image than a guided UNet step, and a batch that ran out of memory only
+        here would otherwise be sampled again at half size."""
         z = (z / self.vae.config.scaling_factor).to(self.device, self.dtype)
-        return ((self.vae.decode(z).sample.float() + 1) / 2).clamp(0, 1)
+        parts = self.decoding.slices(len(z), lambda p: self.vae.decode(z[p]).sample.float())
+        return ((torch.cat([x for _, x in parts]) + 1) / 2).clamp(0, 1)
 
     def tokenize(self, prompts: list[str]) -> torch.Tensor:
         ids = self.tokenizer(
