@@ -2,6 +2,8 @@
 
 import json
 
+import pytest
+
 from tint.cli import main
 
 SMALL = ["--ways", "2", "--shots", "2", "--ti-steps", "3", "--steps", "5", "--images", "6"]
@@ -46,3 +48,16 @@ def test_fast_settings_apply_to_the_fast_path_only():
     # The reference way then runs the UNet as loaded: eager, in the default layout.
     assert model.unet is unet and conv.is_contiguous()
     assert torch._dynamo.config.cache_size_limit == graphs
+
+
+@pytest.mark.slow
+def test_sd15_architecture_has_stable_diffusion_15s_parameter_counts():
+    from tint.bench import sd15_model
+
+    model = sd15_model("cpu", "float32")
+    count = {
+        name: sum(p.numel() for p in getattr(model, name).parameters())
+        for name in ("unet", "vae", "text_encoder")
+    }
+    # The published model's sizes: the same layers, so the same compute per image.
+    assert count == {"unet": 859_520_964, "vae": 83_653_863, "text_encoder": 123_060_480}

@@ -58,7 +58,9 @@ def sd15_model(device: str, dtype: str) -> DiffusionModel:
     from transformers import CLIPTextConfig, CLIPTextModel, CLIPTokenizer
 
     from tint.diffusion.architectures import sd_scheduler
-    from tint.diffusion.model import DTYPES, resolve_device
+    from tint.diffusion.model import DTYPES, quiet_libraries, resolve_device
+
+    quiet_libraries()
 
     torch.manual_seed(0)
     unet = UNet2DConditionModel(
