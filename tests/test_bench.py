@@ -20,9 +20,30 @@ def test_fast_path_and_reference_agree_and_both_are_timed(capsys):
         assert result["seconds"][stage] > 0 and result["reference"]["seconds"][stage] > 0
     assert set(result["speedup"]) >= {"specialization", "generation"}
     assert result["images_per_s"] > 0 and result["peak_memory_mb"] > 0
-    # FLOPs: a UNet forward of one 8x8x4 latent is millions of FLOPs, not zero or trillions.
-    assert 1e6 < result["flops_per_sample"]["unet"] < 1e10
+    # FLOPs: a UNet forward of one 8x8x4 latent is millions of FLOPs, not zero or trillions; a
+    # forward and backward to the conditioning with frozen weights is about two forwards.
+    flops = result["flops_per_sample"]
+    assert 1e6 < flops["unet"] < 1e10
+    assert 1.5 < flops["unet_trained"] / flops["unet"] < 2.5
+    assert 1e6 < flops["vae_decode"] < 1e10
     assert result["tflops"] > 0 and result["device"].startswith("cpu")
+    # Both ways count the same work, and only the timed stages': 4 supports, 5 steps, 6 images.
+    samples = result["samples"]
+    assert samples == result["reference"]["samples"]
+    # Forward only: DDIM inversion, then at each step the conditional half and the final
+    # unconditional one per support; then 6 images x 5 steps x both halves.
+    assert samples["unet_forward"] == 5 * 4 + 5 * 4 * 2 + 6 * 5 * 2
+    # With a backward: 2 classes x 3 textual-inversion steps, then 1 to 10 Adam steps per
+    # support and step of null-text inversion.
+    assert 2 * 3 + 5 * 4 <= samples["unet_trained"] <= 2 * 3 + 5 * 4 * 10
+    assert samples["vae_decoded"] == 6
+    work = (
+        flops["unet"] * samples["unet_forward"]
+        + flops["unet_trained"] * samples["unet_trained"]
+        + flops["vae_decode"] * samples["vae_decoded"]
+    )
+    seconds = sum(result["seconds"].values())
+    assert abs(result["tflops"] - work / seconds / 1e12) <= 1e-3 * result["tflops"]
 
 
 def test_the_table_names_every_stage(capsys):

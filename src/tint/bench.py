@@ -9,8 +9,9 @@ do the same work: the same textual-inversion steps and images per class per step
 inversions, the same images from the same seeds; only the way it is computed differs.
 
 FLOPs are counted once per kind of call with torch's FLOP counter (a UNet forward of one sample,
-a VAE encode and decode of one image) and multiplied by the samples each phase pushed through;
-a backward pass counts twice its forward."""
+a UNet forward and backward to the text conditioning, as both inversions make with the weights
+frozen, and a VAE decode of one image) and multiplied by the samples the timed stages pushed
+through."""
 
 from __future__ import annotations
 
@@ -124,25 +125,37 @@ def load_bench_model(arch: str | None, model_dir, device: str, dtype: str) -> Di
 
 
 class _Counter:
-    """Samples pushed through the UNet (forward, and forward with a backward to come) and the
-    VAE, counted by forward hooks."""
+    """Samples pushed through the UNet (forward only, or with a backward to come) and the VAE
+    decoder while `counting` is on, counted by forward hooks."""
 
     def __init__(self, model: DiffusionModel):
-        self.unet_forward = self.unet_trained = self.vae_images = 0
+        self.unet_forward = self.unet_trained = self.vae_decoded = 0
+        self.on = False
         self.hooks = [
             model.unet.register_forward_hook(self._unet),
-            model.vae.register_forward_pre_hook(self._vae),
+            model.vae.decoder.register_forward_pre_hook(self._decoder),
         ]
 
+    @contextmanager
+    def counting(self):
+        self.on = True
+        try:
+            yield
+        finally:
+            self.on = False
+
     def _unet(self, module, args, output):
+        if not self.on:
+            return
         n = len(args[0])
         if torch.is_grad_enabled() and output.sample.requires_grad:
             self.unet_trained += n
         else:
             self.unet_forward += n
 
-    def _vae(self, module, args):
-        self.vae_images += len(args[0])
+    def _decoder(self, module, args):
+        if self.on:
+            self.vae_decoded += len(args[0])
 
     def remove(self) -> None:
         for h in self.hooks:
@@ -150,26 +163,26 @@ class _Counter:
 
 
 def _flops_per_sample(model: DiffusionModel) -> dict[str, float]:
-    """FLOPs of one UNet forward (one sample, with a 77-or-fewer-token prompt) and one VAE
-    encode + decode of one image, counted by torch's FLOP counter."""
+    """FLOPs of one UNet forward (one sample, with a 77-or-fewer-token prompt), of one forward and
+    backward to the prompt's embedding with the weights frozen (what both inversions do), and of
+    one VAE decode, counted by torch's FLOP counter."""
     from torch.utils.flop_counter import FlopCounterMode
 
-    side = model.native_resolution
-    z = torch.zeros(
-        1,
-        model.unet.config.in_channels,
-        side // model.vae_scale_factor,
-        side // model.vae_scale_factor,
-    )
-    text = model.encode_text([""])
-    counter = FlopCounterMode(display=False)
-    with counter, torch.no_grad():
-        model.predict_noise(z.to(model.device), 500, text)
-    unet = counter.get_total_flops()
-    counter = FlopCounterMode(display=False)
-    with counter, torch.no_grad():
-        model.decode_latents(model.encode_images(torch.zeros(1, 3, side, side)))
-    return {"unet": float(unet), "vae": float(counter.get_total_flops()) / 2}
+    side = model.native_resolution // model.vae_scale_factor
+    z = torch.zeros(1, model.unet.config.in_channels, side, side, device=model.device)
+    text = model.encode_text([""]).detach()
+    counts = {}
+    with FlopCounterMode(display=False) as counter, torch.no_grad():
+        model.predict_noise(z, 500, text)
+    counts["unet"] = float(counter.get_total_flops())
+    conditioning = text.clone().requires_grad_(True)
+    with FlopCounterMode(display=False) as counter:
+        model.predict_noise(z, 500, conditioning).sum().backward()
+    counts["unet_trained"] = float(counter.get_total_flops())
+    with FlopCounterMode(display=False) as counter:
+        model.decode_latents(z)
+    counts["vae_decode"] = float(counter.get_total_flops())
+    return counts
 
 
 def _synchronize(model: DiffusionModel) -> None:
@@ -215,7 +228,7 @@ def run_path(model: DiffusionModel, config: BenchConfig, reference: bool, progre
     times: dict[str, float] = {}
     counter = _Counter(model)
     try:
-        with _timed(model, times, "textual_inversion"):
+        with _timed(model, times, "textual_inversion"), counter.counting():
             if reference:
                 embeddings = torch.cat(
                     [
@@ -232,7 +245,7 @@ def run_path(model: DiffusionModel, config: BenchConfig, reference: bool, progre
         with torch.no_grad():
             cond = model.encode_text([ti.template.format(t) for t in tokens])
         cond = cond.repeat_interleave(config.shots, 0)
-        with _timed(model, times, "null_text_inversion"):
+        with _timed(model, times, "null_text_inversion"), counter.counting():
             if reference:
                 parts = [
                     null_text.invert(model, z0[i : i + 1], cond[i : i + 1], config.steps, nt, False)
@@ -250,7 +263,7 @@ def run_path(model: DiffusionModel, config: BenchConfig, reference: bool, progre
         g = torch.Generator().manual_seed(config.seed)
         which = torch.randint(len(z0), (config.images,), generator=g)
         noise = torch.randn((config.images, *z0.shape[1:]), generator=g)
-        with _timed(model, times, "generation"), torch.no_grad():
+        with _timed(model, times, "generation"), counter.counting(), torch.no_grad():
 
             def generate(part: slice) -> torch.Tensor:
                 pick = which[part]
@@ -267,7 +280,7 @@ def run_path(model: DiffusionModel, config: BenchConfig, reference: bool, progre
         "samples": {
             "unet_forward": counter.unet_forward,
             "unet_trained": counter.unet_trained,
-            "vae_images": counter.vae_images,
+            "vae_decoded": counter.vae_decoded,
         },
         "reconstruction_psnr": psnr(recon.cpu(), torch.cat(supports)),
         "images": torch.cat(images),
@@ -318,8 +331,9 @@ def bench(
         fast = run_path(model, config, reference=False, progress=progress)
     specialization = fast["seconds"]["textual_inversion"] + fast["seconds"]["null_text_inversion"]
     total_flops = (
-        flops["unet"] * (fast["samples"]["unet_forward"] + 3 * fast["samples"]["unet_trained"])
-        + flops["vae"] * fast["samples"]["vae_images"]
+        flops["unet"] * fast["samples"]["unet_forward"]
+        + flops["unet_trained"] * fast["samples"]["unet_trained"]
+        + flops["vae_decode"] * fast["samples"]["vae_decoded"]
     )
     seconds = sum(fast["seconds"].values())
     result = {
@@ -332,6 +346,7 @@ def bench(
         "peak_memory_mb": round(fast["peak_memory_mb"], 1),
         "tflops": total_flops / seconds / 1e12,
         "flops_per_sample": flops,
+        "samples": fast["samples"],
         "reconstruction_psnr": fast["reconstruction_psnr"],
     }
     if config.compile:
@@ -347,6 +362,7 @@ def bench(
             "specialization_s": round(ref_special, 3),
             "images_per_s": config.images / ref["seconds"]["generation"],
             "reconstruction_psnr": ref["reconstruction_psnr"],
+            "samples": ref["samples"],
         }
         result["speedup"] = {
             "specialization": ref_special / specialization,
