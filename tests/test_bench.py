@@ -66,9 +66,12 @@ def test_fast_settings_apply_to_the_fast_path_only():
     with _fast_settings(model, BenchConfig(channels_last=True, compile=True)):
         assert model.unet is not unet and model.unet._orig_mod is unet
         assert conv.is_contiguous(memory_format=torch.channels_last) and not conv.is_contiguous()
-    # The reference way then runs the UNet as loaded: eager, in the default layout.
+        assert torch._inductor.config.freezing
+    # The reference way then runs the UNet as loaded: eager, in the default layout, and later
+    # compiles in the process are not frozen.
     assert model.unet is unet and conv.is_contiguous()
     assert torch._dynamo.config.cache_size_limit == graphs
+    assert not torch._inductor.config.freezing
 
 
 @pytest.mark.slow

@@ -292,19 +292,27 @@ def run_path(model: DiffusionModel, config: BenchConfig, reference: bool, progre
 def _fast_settings(model: DiffusionModel, config: BenchConfig):
     """Channels-last and torch.compile for the fast path only: the reference way that follows
     runs the model as loaded."""
+    import torch._inductor.config
+
     unet, graphs = model.unet, torch._dynamo.config.cache_size_limit
+    freezing = torch._inductor.config.freezing
     if config.channels_last:
         unet.to(memory_format=torch.channels_last)
         model.vae.to(memory_format=torch.channels_last)
     if config.compile:
         # One graph per shape and grad mode; past the limit torch would fall back to eager.
         torch._dynamo.config.cache_size_limit = max(graphs, 64)
+        # Graphs compiled without gradients (generation) take the frozen UNet's weights as
+        # constants: folded and packed for the CPU's kernels once. Graphs with gradients (the
+        # inversions) are not frozen; the weights stay frozen in TINT either way.
+        torch._inductor.config.freezing = True
         model.unet = torch.compile(unet, dynamic=False)
     try:
         yield
     finally:
         model.unet = unet
         torch._dynamo.config.cache_size_limit = graphs
+        torch._inductor.config.freezing = freezing
         if config.channels_last:
             unet.to(memory_format=torch.contiguous_format)
             model.vae.to(memory_format=torch.contiguous_format)

@@ -538,7 +538,8 @@ def _add_bench(sub) -> None:
     p.add_argument(
         "--compile",
         action="store_true",
-        help="torch.compile the fast path's UNet (a first, compiling pass is timed apart)",
+        help="torch.compile the fast path's UNet, generation graphs frozen (a first, compiling "
+        "pass is timed apart)",
     )
     p.add_argument("--compare", choices=["reference"], help="also run the reference way")
     p.add_argument("--threads", type=_positive_int, help="CPU threads for torch")
