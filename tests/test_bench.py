@@ -75,6 +75,18 @@ def test_fast_settings_apply_to_the_fast_path_only():
 
 
 @pytest.mark.slow
+def test_compiled_fast_path_computes_what_the_reference_way_computes(capsys):
+    # Generation's frozen graphs hold the UNet's weights as constants; the images must still be
+    # the reference way's from the same seeds, and the inversions as close.
+    args = ["bench", *SMALL, "--batch", "4", "--compile", "--compare", "reference", "--json"]
+    assert main([*args, "--quiet"]) == 0
+    result = json.loads(capsys.readouterr().out)
+    assert result["compile_s"] > 0
+    assert abs(result["psnr_drop_db"]) < 0.05
+    assert result["generated_mean_abs_difference"] < 2e-3
+
+
+@pytest.mark.slow
 def test_sd15_architecture_has_stable_diffusion_15s_parameter_counts():
     from tint.bench import sd15_model
 
