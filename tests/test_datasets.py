@@ -22,7 +22,7 @@ def _colour(i: int) -> tuple[int, int, int]:
 
 def _solid(path, colour, fmt=None):
     path.parent.mkdir(parents=True, exist_ok=True)
-    Image.new("RGB", (4, 4), colour).save(path, format=fmt, quality=95)
+    Image.new("RGB", (8, 8), colour).save(path, format=fmt, quality=95)
 
 
 def _pixels(image: Image.Image) -> np.ndarray:

@@ -121,5 +121,5 @@ def test_a_directory_of_another_kind_names_the_supported_ones(tmp_path):
     (tmp_path / "empty").mkdir()
     with pytest.raises(TintError, match="no config.json"):
         load_backbone(tmp_path / "empty")
-    with pytest.raises(TintError, match="does not exist"):
+    with pytest.raises(TintError, match="nowhere: no such teacher directory"):
         load_backbone(tmp_path / "nowhere")

@@ -10,9 +10,8 @@ import shutil
 from pathlib import Path
 
 import torch
-from safetensors.torch import load_file
 
-from tint.storage import read_json, write_json, write_safetensors
+from tint.storage import read_json_object, read_safetensors, write_json, write_safetensors
 
 
 def _flatten_optimizer(optimizer: torch.optim.Optimizer) -> dict[str, torch.Tensor]:
@@ -34,23 +33,37 @@ class Checkpoint:
 
     def __init__(self, directory: str | Path):
         self.dir = Path(directory)
+        self._scratch = self.dir.with_name(self.dir.name + ".partial")
+        self._old = self.dir.with_name(self.dir.name + ".old")
 
     def state(self) -> dict | None:
+        self._recover()
         path = self.dir / "state.json"
-        return read_json(path) if path.is_file() else None
+        return read_json_object(path, "checkpoint state") if path.is_file() else None
+
+    def _recover(self) -> None:
+        """Finish a save that a killed process left half done: the new checkpoint is whole once
+        its state.json is written (last), so it wins; otherwise the previous one stands."""
+        if not self.dir.exists():
+            if (self._scratch / "state.json").is_file():
+                self._scratch.rename(self.dir)
+            elif self._old.is_dir():
+                self._old.rename(self.dir)
+        shutil.rmtree(self._old, ignore_errors=True)
+        if self.dir.exists():
+            shutil.rmtree(self._scratch, ignore_errors=True)
 
     def has_weights(self) -> bool:
         return (self.dir / "optimizer.safetensors").is_file()
 
     def save(self, state: dict, modules: dict[str, torch.nn.Module], optimizer) -> None:
-        scratch = self.dir.with_name(self.dir.name + ".partial")
+        self._recover()
+        scratch, old = self._scratch, self._old
         shutil.rmtree(scratch, ignore_errors=True)
         for name, module in modules.items():
             write_safetensors(scratch / f"{name}.safetensors", module.state_dict())
         write_safetensors(scratch / "optimizer.safetensors", _flatten_optimizer(optimizer))
         write_json(scratch / "state.json", state)
-        old = self.dir.with_name(self.dir.name + ".old")
-        shutil.rmtree(old, ignore_errors=True)
         if self.dir.exists():
             self.dir.rename(old)
         scratch.rename(self.dir)
@@ -58,5 +71,5 @@ class Checkpoint:
 
     def load_into(self, modules: dict[str, torch.nn.Module], optimizer) -> None:
         for name, module in modules.items():
-            module.load_state_dict(load_file(str(self.dir / f"{name}.safetensors")))
-        _restore_optimizer(optimizer, load_file(str(self.dir / "optimizer.safetensors")))
+            module.load_state_dict(read_safetensors(self.dir / f"{name}.safetensors"))
+        _restore_optimizer(optimizer, read_safetensors(self.dir / "optimizer.safetensors"))

@@ -35,6 +35,20 @@ def _positive_float(text: str) -> float:
     return value
 
 
+def _non_negative_float(text: str) -> float:
+    value = float(text)
+    if not value >= 0:
+        raise argparse.ArgumentTypeError(f"must not be negative, got {text}")
+    return value
+
+
+def _half_width(text: str) -> float:
+    value = float(text)
+    if not 0 < value < 0.5:
+        raise argparse.ArgumentTypeError(f"must be between 0 and 0.5 (an accuracy), got {text}")
+    return value
+
+
 def _unit_float(text: str) -> float:
     value = float(text)
     if not 0 <= value <= 1:
@@ -87,7 +101,6 @@ def _add_generate(sub) -> None:
     p.add_argument(
         "--alpha",
         type=_unit_float,
-        default=0.5,
         help="noise blend: 0 reproduces a support, 1 is fresh noise (default 0.5)",
     )
     p.add_argument(
@@ -150,10 +163,16 @@ def _add_generate(sub) -> None:
 
 
 def _run_generate(args) -> None:
+    from tint import world
     from tint.data.images import load_class_folders
     from tint.diffusion.model import DiffusionModel, check_model_dir
     from tint.diffusion.pipeline import GenerateConfig, generate
+    from tint.run_folder import RunFolder
 
+    if args.random_alpha and args.alpha is not None:
+        raise TintError("--alpha and --random-alpha contradict each other: give one")
+    if args.generator == "ti" and (args.random_alpha or args.alpha is not None):
+        raise TintError("--generator ti starts from fresh noise: --alpha does not apply")
     config = GenerateConfig.from_preset(
         args.preset,
         num=args.num,
@@ -173,11 +192,12 @@ def _run_generate(args) -> None:
         init_word=args.init_word,
     )
     config.validate()
-    check_model_dir(args.model)
-    load_class_folders(args.support_dir)  # bad images fail before the model is loaded
-    model = DiffusionModel.load(args.model, device=args.device, dtype=args.dtype)
+    model_dir = check_model_dir(args.model or world.DEFAULT_MODEL)
+    classes = load_class_folders(args.support_dir)  # bad images fail before the model loads
+    RunFolder(args.out, None, args.resume).check()
+    model = DiffusionModel.load(model_dir, device=args.device, dtype=args.dtype)
     manifest = generate(
-        args.support_dir, args.out, model, config, resume=args.resume, progress=not args.quiet
+        classes, args.out, model, config, resume=args.resume, progress=not args.quiet
     )
     classes = manifest["classes"]
     print(
@@ -187,16 +207,37 @@ def _run_generate(args) -> None:
 
 
 def _add_demo(sub) -> None:
+    from tint.demo import DemoConfig as D
+
     p = sub.add_parser(
         "demo",
-        help="one 5-way 5-shot glyph episode, end to end, with the shipped models",
+        help="one hard 5-way 1-shot glyph episode, end to end, beside the committed benchmark",
         description="A few minutes on a laptop CPU: specialises the shipped base teacher to 5 "
-        "novel glyph classes from 5 supports each, trains a student on the supports alone, "
+        "novel glyph classes from 1 support each, trains a student on the supports alone, "
         "specialises the shipped diffusion model with TINT, generates new images, distils the "
         "teacher into a second student on them, and scores all three on 15 held-out queries per "
-        "class. Prints a table and writes OUT/report.html.",
+        "class; prints the table beside the committed 20-episode benchmark and writes "
+        "OUT/report.html.",
     )
     p.add_argument("--out", default="demo-output", help="output directory (reused if present)")
+    p.add_argument(
+        "--synthetic",
+        type=_positive_int,
+        default=D.synthetic,
+        help=f"generated images per class (default {D.synthetic})",
+    )
+    p.add_argument(
+        "--student-steps",
+        type=_positive_int,
+        default=D.student_steps,
+        help=f"training steps of each student (default {D.student_steps})",
+    )
+    p.add_argument(
+        "--ti-steps",
+        type=_positive_int,
+        default=D.ti_steps,
+        help=f"textual-inversion steps (default {D.ti_steps})",
+    )
     p.add_argument("--quiet", action="store_true", help="no progress bars")
     p.set_defaults(run=_run_demo)
 
@@ -204,7 +245,10 @@ def _add_demo(sub) -> None:
 def _run_demo(args) -> None:
     from tint import demo
 
-    demo.print_summary(demo.run(args.out, progress=not args.quiet))
+    config = demo.DemoConfig(
+        synthetic=args.synthetic, student_steps=args.student_steps, ti_steps=args.ti_steps
+    )
+    demo.print_summary(demo.run(args.out, config, progress=not args.quiet))
 
 
 def _add_distill(sub) -> None:
@@ -463,12 +507,36 @@ def _add_plan(sub) -> None:
         "class that reach --half-width at least cost (cost = episodes x (cost per episode + "
         "queries x ways x cost per query)). Costs default to the pilot's measured seconds.",
     )
-    p.add_argument("results", metavar="RESULTS", help="a results.json, or the folder holding it")
     p.add_argument(
-        "--half-width", type=_positive_float, required=True, help="target 95%% half-width (0.02)"
+        "results",
+        metavar="RESULTS",
+        help="a results.json or results.csv, the folder holding it, or any JSON or CSV file of "
+        "per-episode {correct, total} counts per method",
     )
-    p.add_argument("--cost-episode", type=_positive_float, help="seconds per episode")
-    p.add_argument("--cost-query", type=float, help="seconds per query image")
+    p.add_argument(
+        "--half-width",
+        type=_half_width,
+        required=True,
+        help="target 95%% half-width, in accuracy (0.02 is two points)",
+    )
+    p.add_argument(
+        "--ways", type=_positive_int, help="classes per episode (default: as the pilot says)"
+    )
+    p.add_argument(
+        "--max-queries",
+        type=_positive_int,
+        help="the most queries per class a class can give (default: from the pilot's dataset)",
+    )
+    p.add_argument(
+        "--cost-episode",
+        type=_positive_float,
+        help="seconds per episode (default: the pilot's)",
+    )
+    p.add_argument(
+        "--cost-query",
+        type=_non_negative_float,
+        help="seconds per query image (default: the pilot's, or 0)",
+    )
     p.add_argument("--method", help="plan for this method (default: the most demanding)")
     p.add_argument("--json", action="store_true", help="print one JSON object")
     p.set_defaults(run=_run_plan)
@@ -477,12 +545,16 @@ def _add_plan(sub) -> None:
 def _run_plan(args) -> None:
     import json
 
-    from tint.eval.benchmark import plan_from_results
+    from tint.eval.plan import plan_from_results
 
-    if args.cost_query is not None and args.cost_query < 0:
-        raise TintError(f"--cost-query must not be negative, got {args.cost_query}")
     plan = plan_from_results(
-        args.results, args.half_width, args.cost_episode, args.cost_query, args.method
+        args.results,
+        args.half_width,
+        args.cost_episode,
+        args.cost_query,
+        args.method,
+        args.ways,
+        args.max_queries,
     )
     if args.json:
         print(json.dumps(plan, indent=2))
@@ -1008,15 +1080,33 @@ def main(argv: list[str] | None = None) -> int:
     try:
         args.run(args)
     except TintError as e:
-        print(f"tint {args.command}: error: {e}", file=sys.stderr)
-        return 1
+        return _fail(args.command, str(e))
+    except OSError as e:
+        from tint.storage import describe_os_error
+
+        return _fail(args.command, describe_os_error(e))
+    except MemoryError:
+        return _fail(args.command, "out of memory (try a smaller --batch or fewer images)")
     except KeyboardInterrupt:
         print(
             f"tint {args.command}: interrupted (finished work is kept; use --resume)",
             file=sys.stderr,
         )
         return 130
+    except Exception as e:
+        if os.environ.get("TINT_DEBUG"):
+            raise
+        first = str(e).strip().splitlines()[0] if str(e).strip() else ""
+        return _fail(
+            args.command,
+            f"unexpected {type(e).__name__}: {first} (TINT_DEBUG=1 shows where; please report it)",
+        )
     return 0
+
+
+def _fail(command: str, message: str) -> int:
+    print(f"tint {command}: error: {message}", file=sys.stderr)
+    return 1
 
 
 if __name__ == "__main__":

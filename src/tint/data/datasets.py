@@ -24,6 +24,7 @@ from PIL import Image
 from tint.data import glyphs
 from tint.data.images import find_class_folders, load_rgb, to_image
 from tint.errors import TintError
+from tint.storage import check_directory
 
 try:
     from numpy._core.multiarray import _reconstruct
@@ -101,8 +102,7 @@ def open_folder(root: Path, split: str) -> tuple[Classes, Reader]:
     names. If every sub-folder of root is named for a split (base, val, novel, train, test) the
     split's folder is read (`root/base/<class>/<image>` or `root/train/...`). Otherwise the tree
     has no splits, and every class belongs to every split asked for."""
-    if not root.is_dir():
-        raise TintError(f"{root}: no such directory")
+    root = check_directory(root)
     subdirs = {p.name for p in root.iterdir() if p.is_dir() and not p.name.startswith(".")}
     if subdirs and subdirs <= {name for names in SPLIT_NAMES.values() for name in names}:
         found = [name for name in SPLIT_NAMES[split] if name in subdirs]
@@ -210,8 +210,7 @@ OPENERS = {
 
 def _require(root: Path, names: list[str]) -> None:
     """Raise naming every one of `names` (relative to root) that is missing."""
-    if not root.is_dir():
-        raise TintError(f"{root}: no such directory")
+    check_directory(root)
     missing = [n for n in names if not (root / n).is_dir() and not (root / n).is_file()]
     if missing:
         raise TintError(f"{root}: missing {', '.join(missing)}")

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import os
+import warnings
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -11,8 +13,12 @@ import torch.nn.functional as F
 from PIL import Image, ImageOps, UnidentifiedImageError
 
 from tint.errors import TintError
+from tint.storage import check_directory, describe_os_error
 
-IMAGE_SUFFIXES = {".png", ".jpg", ".jpeg", ".bmp", ".gif", ".webp", ".tif", ".tiff"}
+MIN_SIDE = 8  # pixels: smaller images hold too little to learn a class from
+# More pixels than this is refused before decoding: PIL's own decompression-bomb limit, about
+# 89 million (a 10000 x 10000 image; a 50-megapixel photograph is well under it).
+MAX_PIXELS = Image.MAX_IMAGE_PIXELS
 
 
 @dataclass
@@ -32,12 +38,32 @@ def load_rgb(path: str | Path) -> Image.Image:
     (alpha is composited on white). Raises TintError naming the file if it cannot be read."""
     path = Path(path)
     try:
-        with Image.open(path) as img:
+        with warnings.catch_warnings():
+            # _check_size refuses these with a clearer message than PIL's warning.
+            warnings.simplefilter("ignore", Image.DecompressionBombWarning)
+            img = Image.open(path)
+        with img:
+            _check_size(path, img.size)
             img.load()
             img = ImageOps.exif_transpose(img)
-    except (UnidentifiedImageError, OSError, SyntaxError, ValueError) as e:
+    except Image.DecompressionBombError:
+        raise TintError(f"{path}: more than {MAX_PIXELS:,} pixels; resize it first") from None
+    except (UnidentifiedImageError, SyntaxError, ValueError) as e:
         raise TintError(f"{path}: not a readable image ({e})") from None
+    except OSError as e:
+        detail = describe_os_error(e) if e.filename else str(e)
+        raise TintError(f"{path}: not a readable image ({detail})") from None
     return _to_rgb8(img)
+
+
+def _check_size(path: Path, size: tuple[int, int]) -> None:
+    w, h = size
+    if min(w, h) < MIN_SIDE:
+        raise TintError(f"{path}: {w}x{h} pixels is too small (at least {MIN_SIDE} a side)")
+    if w * h > MAX_PIXELS:
+        raise TintError(
+            f"{path}: {w}x{h} pixels is more than {MAX_PIXELS:,} pixels; resize it first"
+        )
 
 
 def _to_rgb8(img: Image.Image) -> Image.Image:
@@ -53,17 +79,32 @@ def _to_rgb8(img: Image.Image) -> Image.Image:
     return img.convert("RGB")
 
 
+def _visible(folder: Path) -> list[Path]:
+    """The entries of a folder that are not hidden, sorted; one that is neither a file nor a
+    folder (a broken or looping symbolic link, a socket) is named in a TintError."""
+    try:
+        entries = sorted(p for p in folder.iterdir() if not p.name.startswith("."))
+    except OSError as e:
+        raise TintError(describe_os_error(e)) from None
+    for p in entries:
+        if not p.is_file() and not p.is_dir():
+            try:
+                os.stat(p)
+            except OSError as e:
+                raise TintError(describe_os_error(e)) from None
+            raise TintError(f"{p}: neither a file nor a folder")
+    return entries
+
+
 def _image_files(folder: Path) -> list[Path]:
-    return sorted(p for p in folder.iterdir() if p.is_file() and not p.name.startswith("."))
+    return [p for p in _visible(folder) if p.is_file()]
 
 
 def find_class_folders(root: str | Path) -> dict[str, list[Path]]:
     """Map class name to its image files. `root/<class>/<image>`; a flat folder of images is one
     class named after the folder. Hidden files are ignored; anything else must be an image."""
-    root = Path(root)
-    if not root.is_dir():
-        raise TintError(f"{root}: no such directory")
-    subdirs = sorted(p for p in root.iterdir() if p.is_dir() and not p.name.startswith("."))
+    root = check_directory(root)
+    subdirs = [p for p in _visible(root) if p.is_dir()]
     loose = _image_files(root)
     if subdirs and loose:
         raise TintError(

@@ -11,6 +11,7 @@ import torch
 
 from tint.diffusion.memory import FittingBatch
 from tint.errors import TintError
+from tint.storage import check_directory
 
 DTYPES = {"float32": torch.float32, "bfloat16": torch.bfloat16, "float16": torch.float16}
 
@@ -36,9 +37,7 @@ def quiet_libraries() -> None:
 
 def check_model_dir(path: str | Path) -> Path:
     """Raise TintError naming what is missing unless `path` is a diffusers-layout SD directory."""
-    path = Path(path)
-    if not path.is_dir():
-        raise TintError(f"{path}: model directory does not exist")
+    path = check_directory(path, "model directory")
     if not (path / "model_index.json").is_file():
         raise TintError(
             f"{path}: not a Stable Diffusion model directory (missing model_index.json)"
@@ -99,7 +98,7 @@ class DiffusionModel:
             text_encoder = CLIPTextModel.from_pretrained(path / "text_encoder", **kw)
             tokenizer = CLIPTokenizer.from_pretrained(path / "tokenizer", **kw)
             scheduler = DDIMScheduler.from_pretrained(path / "scheduler", **kw)
-        except (OSError, ValueError, KeyError, RuntimeError) as e:
+        except Exception as e:  # diffusers and transformers fail in many ways on a bad folder
             first = str(e).strip().splitlines()[0] if str(e).strip() else type(e).__name__
             raise TintError(f"{path}: cannot load the model ({first})") from None
         for module in (unet, vae, text_encoder):

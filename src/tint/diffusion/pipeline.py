@@ -12,7 +12,6 @@ from __future__ import annotations
 
 import dataclasses
 import hashlib
-import os
 import re
 from collections import Counter
 from dataclasses import dataclass, field
@@ -28,7 +27,8 @@ from tint.diffusion.model import DiffusionModel
 from tint.diffusion.sampler import blend_noise
 from tint.diffusion.specialization import Specialization, TokenEmbedding
 from tint.errors import TintError
-from tint.storage import read_json, write_json, write_png
+from tint.run_folder import RunFolder
+from tint.storage import read_json_object, write_json, write_png
 
 GENERATORS = ("tint", "ti")
 
@@ -169,15 +169,18 @@ def specialize(
             emb = TokenEmbedding.load(folder)
             if emb.settings == stage_one[name]:
                 embeddings[name] = emb
-
+    embeddings.update({n: s.token_embedding for n, s in loaded.items()})
+    to_train = _group(directory, "textual-inversion", classes, embeddings)
+    to_invert = _group(directory, "null-text", classes, loaded)
     latents = {
-        name: _encode_supports(model, images, size)
-        for name, images in tqdm(
-            classes.items(), desc="encoding supports", disable=not progress, leave=False
+        name: _encode_supports(model, classes[name], size)
+        for name in tqdm(
+            dict.fromkeys(to_train + to_invert),
+            desc="encoding supports",
+            disable=not progress,
+            leave=False,
         )
-        if name not in loaded
     }
-    to_train = [n for n in classes if n not in loaded and n not in embeddings]
     if to_train:
         learned = textual_inversion.train(
             model,
@@ -188,15 +191,16 @@ def specialize(
             progress,
         )
         for name, vector in zip(to_train, learned):
-            prompt = ti.template.format(tokens[name])
-            embeddings[name] = TokenEmbedding(tokens[name], prompt, vector, stage_one[name])
-            embeddings[name].save(directory / name)
-    done = {**{n: s.token_embedding for n, s in loaded.items()}, **embeddings}
+            if name not in embeddings:
+                prompt = ti.template.format(tokens[name])
+                embeddings[name] = TokenEmbedding(tokens[name], prompt, vector, stage_one[name])
+                embeddings[name].save(directory / name)
+        _group_done(directory, "textual-inversion")
+    done = [embeddings[n] for n in classes]
     textual_inversion.set_embeddings(
-        model, [e.token for e in done.values()], torch.stack([e.embedding for e in done.values()])
+        model, [e.token for e in done], torch.stack([e.embedding for e in done])
     )
 
-    to_invert = [n for n in classes if n not in loaded]
     if to_invert:
         z0 = torch.cat([latents[n] for n in to_invert])
         with torch.no_grad():
@@ -207,6 +211,8 @@ def specialize(
         for name, zT, nulls in zip(
             to_invert, result.latents_T.split(counts), result.null_embeddings.split(counts, 1)
         ):
+            if name in loaded:
+                continue
             loaded[name] = Specialization(
                 name=name,
                 token_embedding=embeddings[name],
@@ -217,7 +223,29 @@ def specialize(
                 settings=stage_two[name],
             )
             loaded[name].save(directory / name)
+        _group_done(directory, "null-text")
     return {name: loaded[name] for name in classes}
+
+
+def _group(directory: Path, stage: str, classes: dict, done: dict) -> list[str]:
+    """The classes a batched stage computes together: those not `done`, or, if a run was killed
+    while saving this stage's results class by class, the whole group that run computed. A
+    batch's rounding depends on what is in it, so computing the same group again gives every
+    class the numbers an uninterrupted run gives it. The group is recorded until it is saved."""
+    record = directory / f".{stage}-group.json"
+    needed = [n for n in classes if n not in done]
+    if not needed:
+        return []
+    if record.is_file():
+        group = read_json_object(record, "group record").get("classes")
+        if isinstance(group, list) and set(needed) <= set(group) <= set(classes):
+            return group
+    write_json(record, {"classes": needed})
+    return needed
+
+
+def _group_done(directory: Path, stage: str) -> None:
+    (directory / f".{stage}-group.json").unlink(missing_ok=True)
 
 
 @dataclass
@@ -297,30 +325,6 @@ def reconstruct(model: DiffusionModel, spec: Specialization, config: GenerateCon
     return model.decode_latents(z0)
 
 
-def prepare_output(out: Path, run: dict, resume: bool) -> None:
-    """Make `out` (or check a resumed one, whose run.json must equal `run`) before anything is
-    written into it."""
-    if out.exists() and not out.is_dir():
-        raise TintError(f"{out}: exists and is not a directory")
-    if out.is_dir() and any(out.iterdir()):
-        if not resume:
-            raise TintError(f"{out}: not empty (pass --resume to continue a run there)")
-        if (out / "run.json").is_file():
-            before = read_json(out / "run.json")
-            changed = sorted(k for k in set(before) | set(run) if before.get(k) != run.get(k))
-            if changed:
-                raise TintError(
-                    f"{out}: made with different settings ({', '.join(changed)}); use another --out"
-                )
-    try:
-        out.mkdir(parents=True, exist_ok=True)
-        probe = out / f".write-test-{os.getpid()}"
-        probe.write_bytes(b"")
-        probe.unlink()
-    except OSError as e:
-        raise TintError(f"{out}: cannot write there ({e.strerror or e})") from None
-
-
 def generate(
     support_dir: str | Path | dict[str, list[LabelledImage]],
     out: str | Path,
@@ -347,21 +351,32 @@ def generate(
         "steps": config.steps,
         "guidance": config.guidance,
     }
-    prepare_output(out, run, resume)
-    write_json(out / "run.json", run)
-    specialization_dir = Path(specialization_dir or out / "specialization")
-    specs = specialize(model, classes, config, specialization_dir, resume, progress)
-    entries = plan_images(specs, config)
-    todo = [e for e in entries if not (resume and (out / e["path"]).is_file())]
-    fitting = FittingBatch(config.batch, "generation")
-    with tqdm(total=len(todo), desc="generating", unit="img", disable=not progress) as bar:
-        for part, images in fitting.slices(
-            len(todo), lambda p: render(model, specs, todo[p], config)
-        ):
-            for entry, image in zip(todo[part], images):
-                write_png(out / entry["path"], image)
-            bar.update(len(images))
-    manifest = {
+    with RunFolder(out, run, resume):
+        specialization_dir = Path(specialization_dir or out / "specialization")
+        specs = specialize(model, classes, config, specialization_dir, resume, progress)
+        entries = plan_images(specs, config)
+        # Images are made in fixed batches of the plan, so a resumed run renders exactly the
+        # batches an uninterrupted one does (a batch's rounding depends on what is in it).
+        batches = [entries[i : i + config.batch] for i in range(0, len(entries), config.batch)]
+        todo = [b for b in batches if not all((out / e["path"]).is_file() for e in b)]
+        fitting = FittingBatch(config.batch, "generation")
+        with tqdm(total=len(entries), desc="generating", unit="img", disable=not progress) as bar:
+            bar.update(len(entries) - sum(len(b) for b in todo))
+            for batch in todo:
+                for part, images in fitting.slices(
+                    len(batch), lambda p, b=batch: render(model, specs, b[p], config)
+                ):
+                    for entry, image in zip(batch[part], images):
+                        if not (out / entry["path"]).is_file():
+                            write_png(out / entry["path"], image)
+                    bar.update(len(images))
+        manifest = _manifest(specs, entries, run, config, model)
+        write_json(out / "manifest.json", manifest)
+    return manifest
+
+
+def _manifest(specs, entries, run, config, model) -> dict:
+    return {
         "images": entries,
         "classes": {
             name: {
@@ -373,5 +388,3 @@ def generate(
         },
         "settings": {**run, "num": config.num, "resolution": list(_working_size(model, config))},
     }
-    write_json(out / "manifest.json", manifest)
-    return manifest

@@ -14,10 +14,9 @@ from dataclasses import dataclass
 from pathlib import Path
 
 import torch
-from safetensors.torch import load_file
 
 from tint.errors import TintError
-from tint.storage import read_json, write_json, write_safetensors
+from tint.storage import read_json_object, read_safetensors, write_json, write_safetensors
 
 EMBEDS = "learned_embeds.safetensors"
 TI_JSON = "textual_inversion.json"
@@ -55,8 +54,10 @@ class TokenEmbedding:
     @classmethod
     def load(cls, directory: str | Path) -> TokenEmbedding:
         directory = Path(directory)
-        meta = read_json(directory / TI_JSON)
-        tensors = load_file(str(directory / EMBEDS))
+        meta = _fields(
+            directory / TI_JSON, "textual-inversion file", ("token", "prompt", "settings")
+        )
+        tensors = read_safetensors(directory / EMBEDS)
         if meta["token"] not in tensors:
             raise TintError(f"{directory / EMBEDS}: has no embedding for {meta['token']}")
         return cls(meta["token"], meta["prompt"], tensors[meta["token"]][0], meta["settings"])
@@ -100,8 +101,13 @@ class Specialization:
     @classmethod
     def load(cls, directory: str | Path) -> Specialization:
         directory = Path(directory)
-        meta = read_json(directory / SPEC_JSON)
-        tensors = load_file(str(directory / NULL_TEXT))
+        meta = _fields(
+            directory / SPEC_JSON, "specialisation file", ("name", "supports", "support_sizes")
+        )
+        tensors = read_safetensors(directory / NULL_TEXT)
+        missing = {"latents_T", "null_embeddings"} - set(tensors)
+        if missing:
+            raise TintError(f"{directory / NULL_TEXT}: has no {min(missing)} tensor")
         return cls(
             name=meta["name"],
             token_embedding=TokenEmbedding.load(directory),
@@ -109,5 +115,13 @@ class Specialization:
             support_sizes=[tuple(s) for s in meta["support_sizes"]],
             latents_T=tensors["latents_T"],
             null_embeddings=tensors["null_embeddings"],
-            settings=meta["settings"],
+            settings=meta.get("settings", {}),
         )
+
+
+def _fields(path: Path, what: str, names: tuple[str, ...]) -> dict:
+    meta = read_json_object(path, what)
+    missing = [n for n in names if n not in meta]
+    if missing:
+        raise TintError(f"{path}: not a {what} (no {missing[0]!r})")
+    return meta

@@ -23,7 +23,7 @@ from tint import world
 from tint.data.augment import AugmentConfig
 from tint.data.images import LabelledImage, find_class_folders, load_rgb, to_tensor
 from tint.diffusion.model import DiffusionModel
-from tint.diffusion.pipeline import GenerateConfig, generate, prepare_output
+from tint.diffusion.pipeline import GenerateConfig, generate
 from tint.distill.training import DISTILL_ALPHA, DistillConfig, agreement, distill
 from tint.errors import TintError
 from tint.eval.report import picture, table, write_report
@@ -37,6 +37,7 @@ from tint.models.students import (
 )
 from tint.models.teachers import FINETUNE, TeacherConfig, load_backbone, specialize
 from tint.pictures import grid
+from tint.run_folder import RunFolder
 from tint.storage import write_json
 
 ONNX_TOLERANCE = 1e-3  # largest logit difference between onnxruntime and torch accepted
@@ -125,7 +126,11 @@ def distill_folder(
     backbone = load_backbone(teacher_dir or world.DEFAULT_TEACHER)
     view = backbone.input_size
     input_size = settings.input_size or (view if backbone.kind == "glyph" else (84, 84))
-    student = Student(StudentConfig(settings.student, settings.width, classes, tuple(input_size)))
+    with torch.random.fork_rng():
+        torch.manual_seed(settings.seed)  # the same seed, the same student
+        student = Student(
+            StudentConfig(settings.student, settings.width, classes, tuple(input_size))
+        )
     if settings.init:
         student.init_from(settings.init)
     model = DiffusionModel.load(model_dir or world.DEFAULT_MODEL)
@@ -147,88 +152,92 @@ def distill_folder(
         "unlabeled": str(Path(unlabeled_dir).resolve()) if unlabeled_dir else None,
     }
     run = {k: list(v) if isinstance(v, tuple) else v for k, v in run.items()}
-    prepare_output(out, run, resume)
-    write_json(out / "run.json", run)
-
-    manifest = generate(supports, out / "generated", model, config, True, progress)
-    generated = torch.stack(
-        [
-            _uint8(to_tensor(load_rgb(out / "generated" / e["path"]), view))
-            for e in manifest["images"]
+    with RunFolder(out, run, resume):
+        manifest = generate(supports, out / "generated", model, config, True, progress)
+        generated = torch.stack(
+            [
+                _uint8(to_tensor(load_rgb(out / "generated" / e["path"]), view))
+                for e in manifest["images"]
+            ]
+        )
+        pool = generated if unlabeled is None else torch.cat([generated, unlabeled])
+        augmentation = AugmentConfig() if backbone.kind == "glyph" else AugmentConfig.for_photos()
+        support_images = [
+            torch.stack([to_tensor(im.image, view) for im in supports[c]]) for c in classes
         ]
-    )
-    pool = generated if unlabeled is None else torch.cat([generated, unlabeled])
-    augmentation = AugmentConfig() if backbone.kind == "glyph" else AugmentConfig.for_photos()
-    support_images = [
-        torch.stack([to_tensor(im.image, view) for im in supports[c]]) for c in classes
-    ]
-    teacher = specialize(
-        backbone,
-        classes,
-        support_images,
-        TeacherConfig(finetune=settings.teacher_finetune, seed=settings.seed),
-        augmentation,
-        progress,
-    )
-    labels = torch.arange(len(classes)).repeat_interleave(
-        torch.tensor([len(x) for x in support_images])
-    )
-    images = torch.cat(support_images)
-    distill_config = DistillConfig(steps=settings.steps, batch=settings.batch, seed=settings.seed)
-    probe = generated[:: max(1, len(generated) // PROBE)].float() / 255  # about PROBE of them
-    before = agreement(student, teacher, probe, distill_config.temperature)
-    state = distill(
-        student,
-        teacher,
-        images,
-        labels,
-        pool,
-        distill_config,
-        augmentation,
-        checkpoint_dir=out / "training",
-        progress=progress,
-    )
-    student.save_pretrained(out)
-    export_onnx(student, out / "student.onnx")
-    gap = onnx_difference(out / "student.onnx", student, student.normalize(images))
-    if gap > ONNX_TOLERANCE:
-        raise TintError(f"the ONNX export differs from the student by {gap:.2g} (logits)")
+        teacher = specialize(
+            backbone,
+            classes,
+            support_images,
+            TeacherConfig(finetune=settings.teacher_finetune, seed=settings.seed),
+            augmentation,
+            progress,
+        )
+        labels = torch.arange(len(classes)).repeat_interleave(
+            torch.tensor([len(x) for x in support_images])
+        )
+        images = torch.cat(support_images)
+        distill_config = DistillConfig(
+            steps=settings.steps, batch=settings.batch, seed=settings.seed
+        )
+        probe = generated[:: max(1, len(generated) // PROBE)].float() / 255  # about PROBE of them
+        before = agreement(student, teacher, probe, distill_config.temperature)
+        state = distill(
+            student,
+            teacher,
+            images,
+            labels,
+            pool,
+            distill_config,
+            augmentation,
+            checkpoint_dir=out / "training",
+            progress=progress,
+        )
+        student.save_pretrained(out)
+        export_onnx(student, out / "student.onnx")
+        gap = onnx_difference(out / "student.onnx", student, student.normalize(images))
+        if gap > ONNX_TOLERANCE:
+            raise TintError(f"the ONNX export differs from the student by {gap:.2g} (logits)")
 
-    report = {
-        "classes": classes,
-        "supports_per_class": {c: len(supports[c]) for c in classes},
-        "generated": len(generated),
-        "unlabeled": 0 if unlabeled is None else len(unlabeled),
-        "student": {
-            "arch": settings.student,
-            "parameters": student.num_parameters,
-            "size_kb": round((out / "student.safetensors").stat().st_size / 1024),
-            "input_size": list(input_size),
-            "images_per_s": round(images_per_second(student, images[:1].expand(256, -1, -1, -1))),
-        },
-        "teacher": {"kind": backbone.kind, "finetune": settings.teacher_finetune},
-        "distillation": {"steps": state["step"], "seconds": round(state["seconds"], 1)},
-        "student_vs_teacher_on_generated": {
-            "images": len(probe),
-            "before": before,
-            "after": agreement(student, teacher, probe, distill_config.temperature),
-        },
-        "onnx_max_difference": gap,
-        "seconds": round(time.perf_counter() - started, 1),
-    }
-    if held_out is not None:
-        x, y = held_out
-        with torch.no_grad():
-            report["held_out"] = {
-                "images": len(y),
-                "teacher_accuracy": float((teacher.logits(x).argmax(1) == y).float().mean()),
-                "student_accuracy": float(
-                    (torch.cat([student(c) for c in x.split(256)]).argmax(1) == y).float().mean()
+        report = {
+            "classes": classes,
+            "supports_per_class": {c: len(supports[c]) for c in classes},
+            "generated": len(generated),
+            "unlabeled": 0 if unlabeled is None else len(unlabeled),
+            "student": {
+                "arch": settings.student,
+                "parameters": student.num_parameters,
+                "size_kb": round((out / "student.safetensors").stat().st_size / 1024),
+                "input_size": list(input_size),
+                "images_per_s": round(
+                    images_per_second(student, images[:1].expand(256, -1, -1, -1))
                 ),
-            }
-    write_json(out / "report.json", report)
-    _write_html(out, report, supports, manifest)
-    return report
+            },
+            "teacher": {"kind": backbone.kind, "finetune": settings.teacher_finetune},
+            "distillation": {"steps": state["step"], "seconds": round(state["seconds"], 1)},
+            "student_vs_teacher_on_generated": {
+                "images": len(probe),
+                "before": before,
+                "after": agreement(student, teacher, probe, distill_config.temperature),
+            },
+            "onnx_max_difference": gap,
+            "seconds": round(time.perf_counter() - started, 1),
+        }
+        if held_out is not None:
+            x, y = held_out
+            with torch.no_grad():
+                report["held_out"] = {
+                    "images": len(y),
+                    "teacher_accuracy": float((teacher.logits(x).argmax(1) == y).float().mean()),
+                    "student_accuracy": float(
+                        (torch.cat([student(c) for c in x.split(256)]).argmax(1) == y)
+                        .float()
+                        .mean()
+                    ),
+                }
+        write_json(out / "report.json", report)
+        _write_html(out, report, supports, manifest)
+        return report
 
 
 def _write_html(out: Path, report: dict, supports, manifest) -> None:

@@ -28,7 +28,6 @@ from tint.data.datasets import open_dataset
 from tint.data.episodes import sample_episodes, write_episodes
 from tint.data.images import to_tensor
 from tint.diffusion.model import DiffusionModel
-from tint.diffusion.pipeline import prepare_output
 from tint.errors import TintError
 from tint.eval import variance
 from tint.eval.methods import (
@@ -42,7 +41,8 @@ from tint.eval.methods import (
 )
 from tint.eval.report import bar_chart, table, write_report
 from tint.models.teachers import load_backbone
-from tint.storage import atomic_path, read_json, write_json
+from tint.run_folder import RunFolder
+from tint.storage import atomic_path, write_json
 
 POOL_SIZE = 12000  # unlabelled images mined by `retrieval`, at most
 
@@ -98,27 +98,20 @@ def run_benchmark(
         "model": _model_name(model_dir) if generative else None,
         "settings": _jsonable(dataclasses.asdict(settings)),
     }
-    run_file = out / "run.json"
-    if resume and run_file.is_file():
-        before = read_json(run_file)
-        # More episodes or more methods extend a run; anything else makes other results.
-        if {**before, "episodes": episodes, "methods": methods} == run:
-            run = {**run, "episodes": max(episodes, before["episodes"])}
-            run_file.unlink()
-    prepare_output(out, run, resume)
-    write_json(run_file, run)
-    write_episodes(out / "episodes.json", drawn)
+    # More episodes or more methods extend a run; anything else would make other results.
+    with RunFolder(out, run, resume, may_change=("episodes", "methods")):
+        write_episodes(out / "episodes.json", drawn)
 
-    runner = TaskRunner(backbone, settings, model=model, unlabeled=unlabeled, progress=progress)
-    rows = []
-    for episode in tqdm(drawn, desc="episodes", disable=not progress):
-        folder = out / "episodes" / f"{episode.index:04d}"
-        task = load_task(data, episode, folder / "supports", backbone.input_size, settings.seed)
-        counts = runner.run(task, methods, folder)
-        rows.append({"index": episode.index, "classes": episode.classes, "methods": counts})
-        results = summarize_run(rows, methods)
-        _write_results(out, results, run)
-    return results
+        runner = TaskRunner(backbone, settings, model=model, unlabeled=unlabeled, progress=progress)
+        rows = []
+        for episode in tqdm(drawn, desc="episodes", disable=not progress):
+            folder = out / "episodes" / f"{episode.index:04d}"
+            task = load_task(data, episode, folder / "supports", backbone.input_size, settings.seed)
+            counts = runner.run(task, methods, folder)
+            rows.append({"index": episode.index, "classes": episode.classes, "methods": counts})
+            results = summarize_run(rows, methods)
+            _write_results(out, results, run)
+        return results
 
 
 def _model_name(directory) -> str:
@@ -257,65 +250,3 @@ def _write_html(out: Path, results: dict, run: dict) -> None:
         f"{run['shots']}-shot, {queries} queries per class, {len(results['episodes'])} episodes"
     )
     write_report(out / "report.html", title, sections)
-
-
-def plan_from_results(
-    path: str | Path,
-    half_width: float,
-    cost_episode: float | None = None,
-    cost_query: float | None = None,
-    method: str | None = None,
-) -> dict:
-    """How many episodes and queries per class reach `half_width` for a method at least cost,
-    from a pilot's results.json. Costs default to the pilot's: seconds of work per episode (every
-    method but the queries' scoring) and seconds per query image. Without `method`, plans for the
-    method that needs the most episodes."""
-    path = Path(path)
-    if path.is_dir():
-        path = path / "results.json"
-    if not path.is_file():
-        raise TintError(f"{path}: no such results file")
-    results = read_json(path)
-    run = results["settings"]
-    methods = run["methods"]
-    if method is not None and method not in methods:
-        raise TintError(f"{path}: has no method {method!r} (it has {', '.join(methods)})")
-    if len(results["episodes"]) < 2:
-        raise TintError(f"{path}: a plan needs a pilot of at least 2 episodes")
-    ways = run["ways"]
-    per_episode = [
-        sum(r["seconds"] for r in row["methods"].values()) for row in results["episodes"]
-    ]
-    query_time = [
-        r.get("query_seconds", 0.0) / r["total"]
-        for row in results["episodes"]
-        for r in row["methods"].values()
-    ]
-    cost_episode = cost_episode if cost_episode is not None else sum(per_episode) / len(per_episode)
-    cost_query = (
-        cost_query if cost_query is not None else sum(query_time) / len(results["episodes"])
-    )
-    images = min(len(ids) for ids in open_dataset(run["dataset"], run["split"]).classes.values())
-    plans = {}
-    for m in [method] if method else methods:
-        s = results["summary"][m]
-        # Q of the variance formula counts every query of an episode: N per query per class.
-        p = variance.plan(
-            s["between_episode_var"],
-            s["query_var"] / ways,
-            half_width,
-            cost_episode=cost_episode,
-            cost_query=cost_query * ways,
-            max_queries=images - run["shots"],
-        )
-        plans[m] = p
-    chosen = max(plans, key=lambda m: (plans[m]["episodes"], plans[m]["queries"]))
-    return {
-        **plans[chosen],
-        "method": chosen,
-        "queries_are": "per class",
-        "cost_episode_s": cost_episode,
-        "cost_query_s": cost_query,
-        "pilot": {"episodes": len(results["episodes"]), "queries": run["queries"]},
-        "methods": plans,
-    }

@@ -69,6 +69,7 @@ class MethodSettings:
     synthetic: int = 100  # pool images per class (generated or mined)
     alpha: float = DISTILL_ALPHA  # tint's noise blend
     ti_steps: int | None = None  # textual-inversion steps (None: the fast preset's)
+    ti_lr: float | None = None  # textual-inversion learning rate (None: the fast preset's)
     diffusion_steps: int = 25  # DDIM steps for inversion and sampling
     distill: DistillConfig = field(default_factory=DistillConfig)
     teacher: TeacherConfig = field(default_factory=TeacherConfig)
@@ -83,6 +84,7 @@ class MethodSettings:
             num=num,
             steps=self.diffusion_steps,
             ti_steps=self.ti_steps,
+            ti_lr=self.ti_lr,
             seed=seed,
         )
 

@@ -8,20 +8,16 @@ from pathlib import Path
 
 import torch
 import torch.nn.functional as F
-from safetensors.torch import load_file
 from torch import nn
 
+from tint.config import from_dict
 from tint.errors import TintError
-from tint.storage import read_json, write_json, write_safetensors
+from tint.storage import load_weights, read_json_object, write_json, write_safetensors
 
 
 @dataclass
 class ResNetConfig:
-    widths: tuple[int, ...] = (
-        64,
-        128,
-        256,
-    )  # channels per stage; each stage after the first halves
+    widths: tuple[int, ...] = (64, 128, 256)  # channels per stage; each after the first halves
     blocks: tuple[int, ...] = (2, 2, 2)  # residual blocks per stage
     num_classes: int = 0  # 0: features only
     classes: list[str] = field(default_factory=list)  # names of the logits, in order
@@ -84,15 +80,14 @@ class ResNet(nn.Module):
         directory = Path(directory)
         if not (directory / "config.json").is_file():
             raise TintError(f"{directory}: not a tint ResNet (missing config.json)")
-        meta = read_json(directory / "config.json")
+        meta = read_json_object(directory / "config.json", "tint ResNet config")
         if meta.pop("kind", None) != "resnet":
             raise TintError(f"{directory}: config.json does not describe a tint ResNet")
-        config = ResNetConfig(
-            **{
-                k: tuple(v) if isinstance(v, list) and k != "classes" else v
-                for k, v in meta.items()
-            }
-        )
+        config = from_dict(ResNetConfig, meta, str(directory / "config.json"))
+        if not 1 <= len(config.widths) == len(config.blocks):
+            raise TintError(
+                f"{directory / 'config.json'}: needs as many widths as blocks, 1 or more"
+            )
         model = cls(config)
-        model.load_state_dict(load_file(str(directory / "model.safetensors")))
+        load_weights(model, directory / "model.safetensors")
         return model.eval()

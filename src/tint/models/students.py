@@ -16,11 +16,17 @@ from pathlib import Path
 
 import torch
 import torch.nn.functional as F
-from safetensors.torch import load_file
 from torch import nn
 
+from tint.config import from_dict
 from tint.errors import TintError
-from tint.storage import read_json, write_json, write_safetensors
+from tint.storage import (
+    load_weights,
+    read_json_object,
+    read_safetensors,
+    write_json,
+    write_safetensors,
+)
 
 WEIGHTS, CONFIG = "student.safetensors", "student.json"
 
@@ -199,7 +205,7 @@ class Student(nn.Module):
         directory = Path(directory)
         config = read_config(directory)
         student = cls(config)
-        student.load_state_dict(load_file(str(directory / WEIGHTS)))
+        load_weights(student, directory / WEIGHTS)
         return student.eval()
 
     def init_from(self, directory: str | Path) -> None:
@@ -212,21 +218,21 @@ class Student(nn.Module):
                 f"{directory}: holds a {other.arch} of width {other.width}, "
                 f"not a {self.config.arch} of width {self.config.width}"
             )
-        weights = load_file(str(directory / WEIGHTS))
+        weights = read_safetensors(directory / WEIGHTS)
         backbone = {
             k[len("backbone.") :]: v for k, v in weights.items() if k.startswith("backbone.")
         }
-        self.backbone.load_state_dict(backbone)
+        try:
+            self.backbone.load_state_dict(backbone)
+        except RuntimeError:
+            raise TintError(f"{directory / WEIGHTS}: weights do not fit a {other.arch}") from None
 
 
 def read_config(directory: Path) -> StudentConfig:
     path = directory / CONFIG
     if not path.is_file() or not (directory / WEIGHTS).is_file():
         raise TintError(f"{directory}: not a tint student (needs {CONFIG} and {WEIGHTS})")
-    meta = read_json(path)
-    return StudentConfig(
-        **{k: tuple(v) if k in ("input_size", "mean", "std") else v for k, v in meta.items()}
-    )
+    return from_dict(StudentConfig, read_json_object(path, "tint student config"), str(path))
 
 
 class _Network(nn.Module):

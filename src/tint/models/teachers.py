@@ -14,7 +14,6 @@ the head and the backbone's last block, are then fine-tuned on augmented support
 
 from __future__ import annotations
 
-import json
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -25,6 +24,7 @@ from tqdm.auto import tqdm
 
 from tint.data.augment import AugmentConfig, augment
 from tint.errors import TintError
+from tint.storage import check_directory, read_json_object
 
 KINDS = "a tint glyph teacher (config.json of kind 'resnet'), DINOv2 or CLIP vision (transformers)"
 FINETUNE = ("none", "head", "last")
@@ -114,7 +114,7 @@ def _preprocessing(path: Path, kind: str, image_size: int) -> tuple[int, int, tu
     crop = image_size
     file = path / "preprocessor_config.json"
     if file.is_file():
-        pre = json.loads(file.read_text())
+        pre = read_json_object(file, "preprocessor config")
         mean, std = tuple(pre.get("image_mean", mean)), tuple(pre.get("image_std", std))
         size, crop_size = pre.get("size", resize), pre.get("crop_size", crop)
         resize = size.get("shortest_edge", resize) if isinstance(size, dict) else int(size)
@@ -127,16 +127,11 @@ def load_backbone(path: str | Path) -> Backbone:
     from tint.diffusion.model import quiet_libraries
     from tint.models.resnet import ResNet
 
-    path = Path(path)
+    path = check_directory(path, "teacher directory")
     config_file = path / "config.json"
-    if not path.is_dir():
-        raise TintError(f"{path}: teacher directory does not exist")
     if not config_file.is_file():
         raise TintError(f"{path}: not a supported teacher (no config.json); expected {KINDS}")
-    try:
-        config = json.loads(config_file.read_text())
-    except json.JSONDecodeError as e:
-        raise TintError(f"{config_file}: not valid JSON ({e})") from None
+    config = read_json_object(config_file, "model config")
     kind = config.get("kind") or config.get("model_type")
     if kind == "resnet":
         backbone: Backbone = GlyphBackbone(ResNet.from_pretrained(path))
@@ -144,7 +139,7 @@ def load_backbone(path: str | Path) -> Backbone:
         quiet_libraries()
         try:
             backbone = _load_transformers(path, kind)
-        except (OSError, ValueError, KeyError, RuntimeError) as e:
+        except Exception as e:  # transformers fails in many ways on a bad folder
             first = str(e).strip().splitlines()[0] if str(e).strip() else type(e).__name__
             raise TintError(f"{path}: cannot load the teacher ({first})") from None
     else:
