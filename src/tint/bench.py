@@ -117,6 +117,9 @@ def sd15_model(device: str, dtype: str) -> DiffusionModel:
 
 
 def load_bench_model(arch: str | None, model_dir, device: str, dtype: str) -> DiffusionModel:
+    from tint.diffusion.model import resolve_device
+
+    resolve_device(device)  # before building a large model for a device that is not there
     if arch == "sd15":
         return sd15_model(device, dtype)
     if arch not in (None, "tiny"):

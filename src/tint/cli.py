@@ -238,6 +238,12 @@ def _add_demo(sub) -> None:
         default=D.ti_steps,
         help=f"textual-inversion steps (default {D.ti_steps})",
     )
+    p.add_argument(
+        "--ddim-steps",
+        type=_positive_int,
+        default=D.ddim_steps,
+        help=f"DDIM steps of null-text inversion and sampling (default {D.ddim_steps})",
+    )
     p.add_argument("--quiet", action="store_true", help="no progress bars")
     p.set_defaults(run=_run_demo)
 
@@ -246,7 +252,10 @@ def _run_demo(args) -> None:
     from tint import demo
 
     config = demo.DemoConfig(
-        synthetic=args.synthetic, student_steps=args.student_steps, ti_steps=args.ti_steps
+        synthetic=args.synthetic,
+        student_steps=args.student_steps,
+        ti_steps=args.ti_steps,
+        ddim_steps=args.ddim_steps,
     )
     demo.print_summary(demo.run(args.out, config, progress=not args.quiet))
 
@@ -311,6 +320,12 @@ def _add_distill(sub) -> None:
         help="textual-inversion steps (default: the fast preset's)",
     )
     p.add_argument(
+        "--ddim-steps",
+        type=_positive_int,
+        default=D.ddim_steps,
+        help=f"DDIM steps of null-text inversion and sampling (default {D.ddim_steps})",
+    )
+    p.add_argument(
         "--teacher-finetune",
         default=D.teacher_finetune,
         help=f"{', '.join(FINETUNE)}: fine-tune the teacher's head or last block on the "
@@ -318,6 +333,12 @@ def _add_distill(sub) -> None:
     )
     p.add_argument(
         "--steps", type=_positive_int, default=D.steps, help=f"distillation steps ({D.steps})"
+    )
+    p.add_argument(
+        "--checkpoint-every",
+        type=_positive_int,
+        default=D.checkpoint_every,
+        help=f"distillation steps between checkpoints (default {D.checkpoint_every})",
     )
     p.add_argument("--seed", type=int, default=D.seed, help="random seed (default 0)")
     p.add_argument("--resume", action="store_true", help="continue an interrupted run in OUT")
@@ -337,8 +358,10 @@ def _run_distill(args) -> None:
         num_synthetic=args.num_synthetic,
         alpha=args.alpha,
         ti_steps=args.ti_steps,
+        ddim_steps=args.ddim_steps,
         teacher_finetune=args.teacher_finetune,
         steps=args.steps,
+        checkpoint_every=args.checkpoint_every,
         seed=args.seed,
     )
     report = distill_folder(
@@ -445,6 +468,12 @@ def _add_benchmark(sub) -> None:
         help="training steps of each student (default 1000)",
     )
     p.add_argument("--ti-steps", type=_positive_int, help="textual-inversion steps (fast preset)")
+    p.add_argument(
+        "--ddim-steps",
+        type=_positive_int,
+        default=M.diffusion_steps,
+        help=f"DDIM steps of null-text inversion and sampling (default {M.diffusion_steps})",
+    )
     p.add_argument("--seed", type=int, default=0, help="seed of the episodes and methods (0)")
     p.add_argument("--resume", action="store_true", help="continue a run in OUT")
     p.add_argument("--quiet", action="store_true", help="no progress bars")
@@ -463,6 +492,7 @@ def _run_benchmark(args) -> None:
         synthetic=args.synthetic,
         alpha=args.alpha,
         ti_steps=args.ti_steps,
+        diffusion_steps=args.ddim_steps,
         seed=args.seed,
     )
     if args.input_size:
@@ -487,7 +517,13 @@ def _run_benchmark(args) -> None:
         progress=not args.quiet,
         hard=args.hard,
     )
-    print(f"{len(results['episodes'])} episodes, {args.ways}-way {args.shots}-shot")
+    print_benchmark(results, args.out)
+
+
+def print_benchmark(results: dict, out: str | None) -> None:
+    """The summary of a benchmark's results.json, as `tint benchmark` prints it."""
+    run = results["settings"]
+    print(f"{len(results['episodes'])} episodes, {run['ways']}-way {run['shots']}-shot")
     for method, s in results["summary"].items():
         ci = s["ci95"]
         interval = f"[{ci[0]:.3f}, {ci[1]:.3f}]" if ci else ""
@@ -495,7 +531,8 @@ def _run_benchmark(args) -> None:
     for pair, d in results["paired"].items():
         ci = d["ci95"]
         print(f"  {pair:<20} {d['mean']:+.3f} [{ci[0]:+.3f}, {ci[1]:+.3f}]")
-    print(f"wrote {args.out}/results.json, results.csv, report.html")
+    if out is not None:
+        print(f"wrote {out}/results.json, results.csv, report.html")
 
 
 def _add_plan(sub) -> None:
@@ -973,7 +1010,11 @@ def _run_eval_model(args) -> None:
     from tint.diffusion.pipeline import GenerateConfig
     from tint.eval.model_quality import QualitySettings, evaluate
     from tint.models.resnet import ResNet
+    from tint.run_folder import check_writable
 
+    for folder in (args.workdir, args.pictures):
+        if folder:
+            check_writable(folder)
     model = DiffusionModel.load(args.model or world.DEFAULT_MODEL)
     teacher = ResNet.from_pretrained(args.teacher or world.DEFAULT_TEACHER)
     settings = QualitySettings(

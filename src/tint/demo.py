@@ -57,6 +57,7 @@ class DemoConfig:
     student_batch: int = 32  # generated images per step (the benchmark: 64)
     ti_steps: int = 100  # textual-inversion steps (the benchmark: the fast preset's 300)
     ti_lr: float = 1e-2  # textual-inversion learning rate (the benchmark: 5e-3)
+    ddim_steps: int = 25  # DDIM steps of null-text inversion and sampling (as the benchmark)
 
     def method_settings(self) -> MethodSettings:
         return MethodSettings(
@@ -64,6 +65,7 @@ class DemoConfig:
             synthetic=self.synthetic,
             ti_steps=self.ti_steps,
             ti_lr=self.ti_lr,
+            diffusion_steps=self.ddim_steps,
             distill=DistillConfig(steps=self.student_steps, batch=self.student_batch),
             seed=self.seed,
         )

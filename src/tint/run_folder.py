@@ -43,8 +43,7 @@ class RunFolder:
     def check(self) -> None:
         """Everything that can be known about OUT without writing to it."""
         out = self.path
-        if out.exists() and not out.is_dir():
-            raise TintError(f"{out}: exists and is not a directory")
+        check_writable(out)
         try:
             used = out.is_dir() and any(p.name != LOCK for p in out.iterdir())
         except OSError as e:
@@ -70,7 +69,8 @@ class RunFolder:
         with writable_folder(self.path):
             self._lock()
         remove_temporaries(self.path)
-        write_json(self.path / SETTINGS, self.settings)
+        if self.settings is not None:
+            write_json(self.path / SETTINGS, self.settings)
         return self
 
     def __exit__(self, *exc) -> None:
@@ -110,12 +110,28 @@ class RunFolder:
         self._fd = None
 
 
+def check_writable(path: str | Path) -> None:
+    """Raise a TintError if `path` cannot be a folder this process writes to, as far as can be
+    told without writing anything: the permission of the nearest folder that exists."""
+    path = Path(path).expanduser()
+    if path.exists() and not path.is_dir():
+        raise TintError(f"{path}: exists and is not a directory")
+    existing = path
+    while not existing.exists():
+        existing = existing.parent
+    if not existing.is_dir():
+        raise TintError(f"{path}: {existing} is not a directory")
+    if not os.access(existing, os.W_OK | os.X_OK):
+        raise TintError(f"{path}: cannot write there ({existing}: permission denied)")
+
+
 @contextlib.contextmanager
 def writable_folder(path: str | Path) -> Iterator[Path]:
     """Make the folder `path` (and its parents) and check that files can be written there; the
     block then runs. If that fails, or the block raises, the folders this made are removed, so a
     refused run leaves nothing behind."""
     path = Path(path).expanduser()
+    check_writable(path)
     created = _missing_parents(path)
     try:
         try:

@@ -124,23 +124,48 @@ def plain(glyphs: list[Glyph], width: float = 1.5) -> torch.Tensor:
 
 def render(glyphs: list[Glyph], generator: torch.Generator) -> torch.Tensor:
     """One random instance of each glyph: (B, 3, SIZE, SIZE) float in [0, 1], ink black."""
-    n = len(glyphs)
+    points, segments = _batch(glyphs)
+    return _render(points, segments, _draw(len(glyphs), points.shape[1], generator))
+
+
+def render_each(glyphs: list[Glyph], generators: list[torch.Generator]) -> torch.Tensor:
+    """Like `render`, each glyph with its own random stream: image i is what `render([glyphs[i]],
+    generators[i])` gives, byte for byte, but all are rendered in one batch."""
+    points, segments = _batch(glyphs)
+    draws = [_draw(1, len(g.points), rng) for g, rng in zip(glyphs, generators)]
+    jitter = torch.zeros_like(points)
+    for i, d in enumerate(draws):
+        jitter[i, : len(glyphs[i].points)] = d["jitter"][0]
+    merged = {k: torch.cat([d[k] for d in draws]) for k in draws[0] if k != "jitter"}
+    return _render(points, segments, {**merged, "jitter": jitter})
+
+
+def _draw(n: int, num_points: int, generator: torch.Generator) -> dict[str, torch.Tensor]:
+    """The random variation of n instances, drawn in a fixed order."""
 
     def uniform(lo, hi, *shape):
         return lo + (hi - lo) * torch.rand(n, *shape, generator=generator)
 
-    points, segments = _batch(glyphs)
-    points = points + 0.012 * torch.randn(points.shape, generator=generator)  # stroke jitter
-    angle = uniform(-0.17, 0.17)  # about +-10 degrees
-    shear = uniform(-0.15, 0.15)
-    scale = uniform(0.7, 0.92, 1) * SIZE * (1 + uniform(-0.06, 0.06, 2))  # (n, 2): x and y
-    cos, sin = torch.cos(angle), torch.sin(angle)
+    return {
+        "jitter": 0.012 * torch.randn((n, num_points, 2), generator=generator),  # of the strokes
+        "angle": uniform(-0.17, 0.17),  # about +-10 degrees
+        "shear": uniform(-0.15, 0.15),
+        "scale": uniform(0.7, 0.92, 1),
+        "aspect": 1 + uniform(-0.06, 0.06, 2),  # x and y
+        "shift": uniform(-2, 2, 2),  # pixels
+        "width": uniform(1.0, 2.4),  # of the pen, pixels
+    }
+
+
+def _render(points, segments, d: dict[str, torch.Tensor]) -> torch.Tensor:
+    n = len(points)
+    cos, sin = torch.cos(d["angle"]), torch.sin(d["angle"])
     rotation = torch.stack([torch.stack([cos, -sin], -1), torch.stack([sin, cos], -1)], -2)
     shearing = torch.eye(2).repeat(n, 1, 1)
-    shearing[:, 0, 1] = shear
-    transform = rotation @ shearing @ torch.diag_embed(scale)
-    distance = _centreline_distance(points, segments, transform, uniform(-2, 2, 2))
-    paper = 1 - _ink(distance, uniform(1.0, 2.4))
+    shearing[:, 0, 1] = d["shear"]
+    transform = rotation @ shearing @ torch.diag_embed(d["scale"] * SIZE * d["aspect"])
+    distance = _centreline_distance(points + d["jitter"], segments, transform, d["shift"])
+    paper = 1 - _ink(distance, d["width"])
     return ((paper * 255).round() / 255)[:, None].expand(-1, 3, -1, -1).contiguous()
 
 
@@ -240,17 +265,19 @@ def instance_generator(glyph: Glyph, index: int) -> torch.Generator:
 
 def benchmark_instances(glyph: Glyph, count: int = INSTANCES) -> torch.Tensor:
     """The benchmark's instances of one class: (count, 3, SIZE, SIZE), a function of the class."""
-    return torch.cat([render([glyph], instance_generator(glyph, i)) for i in range(count)])
+    return render_each([glyph] * count, [instance_generator(glyph, i) for i in range(count)])
 
 
 def write_split(name: str, out: str | Path, count: int = INSTANCES) -> int:
     """Write a split as class folders out/<class>/<i>.png; returns the number of classes."""
     from tint.data.images import to_image
+    from tint.run_folder import writable_folder
 
     glyphs = split(name)
-    for glyph in glyphs:
-        for i, x in enumerate(benchmark_instances(glyph, count)):
-            write_png(Path(out) / glyph.name / f"{i:02d}.png", to_image(x))
+    with writable_folder(out) as folder:
+        for glyph in glyphs:
+            for i, x in enumerate(benchmark_instances(glyph, count)):
+                write_png(folder / glyph.name / f"{i:02d}.png", to_image(x))
     return len(glyphs)
 
 

@@ -25,6 +25,7 @@ from tint.checkpoint import Checkpoint
 from tint.diffusion.architectures import TinyArchitecture, build_tiny
 from tint.diffusion.model import DiffusionModel, quiet_libraries
 from tint.errors import TintError
+from tint.run_folder import RunFolder
 from tint.storage import write_json
 
 
@@ -85,24 +86,25 @@ def pretrain(
     out = Path(out)
     quiet_libraries()
     run = _Run(out, arch, config, Checkpoint(out / "training"))
+    folder = RunFolder(out, None, resume)
+    folder.check()
     state = run.checkpoint.state() if resume else None
     if resume and state is None:
         raise TintError(f"{out}: no checkpoint to resume (training/state.json is missing)")
-    if not resume and out.exists() and any(out.iterdir()):
-        raise TintError(f"{out}: not empty (pass --resume to continue the run there)")
     if state and state["arch"] != json.loads(json.dumps(dataclasses.asdict(arch))):
         raise TintError(f"{out}: was trained with another architecture; use another --out")
-    if state is None:
-        build_tiny(out, arch, seed=config.seed)
-        state = {"stage": "vae", "step": 0, "seconds": 0.0, "losses": {}}
-    if state["stage"] == "vae":
-        state = _train_vae(run, state, draw, progress)
-        # The VAE is final and published: a resume from here starts the denoiser.
-        write_json(
-            run.checkpoint.dir / "state.json",
-            {**state, "arch": dataclasses.asdict(arch), "config": dataclasses.asdict(config)},
-        )
-    return _train_denoiser(run, state, draw, progress)
+    with folder:
+        if state is None:
+            build_tiny(out, arch, seed=config.seed)
+            state = {"stage": "vae", "step": 0, "seconds": 0.0, "losses": {}}
+        if state["stage"] == "vae":
+            state = _train_vae(run, state, draw, progress)
+            # The VAE is final and published: a resume from here starts the denoiser.
+            write_json(
+                run.checkpoint.dir / "state.json",
+                {**state, "arch": dataclasses.asdict(arch), "config": dataclasses.asdict(config)},
+            )
+        return _train_denoiser(run, state, draw, progress)
 
 
 def _train_vae(run: _Run, state: dict, draw: Draw, progress: bool) -> dict:

@@ -54,9 +54,11 @@ class DistillSettings:
     num_synthetic: int = 100  # generated images per class
     alpha: float = DISTILL_ALPHA  # TINT noise blend
     ti_steps: int | None = None  # textual-inversion steps (None: the fast preset's)
+    ddim_steps: int = 25  # DDIM steps, for null-text inversion and sampling alike
     teacher_finetune: str = "none"  # none, head or last
     steps: int = 1000  # distillation steps
     batch: int = 64
+    checkpoint_every: int = 250  # distillation steps between checkpoints (for --resume)
     seed: int = 0
 
 
@@ -122,6 +124,7 @@ def distill_folder(
             f"(choose from {', '.join(FINETUNE)})"
         )
     supports = _read_supports(support_dir, settings.shots)
+    RunFolder(out, None, resume).check()
     classes = sorted(supports)
     backbone = load_backbone(teacher_dir or world.DEFAULT_TEACHER)
     view = backbone.input_size
@@ -141,6 +144,7 @@ def distill_folder(
         num=settings.num_synthetic,
         alpha=settings.alpha,
         ti_steps=settings.ti_steps,
+        steps=settings.ddim_steps,
         seed=settings.seed,
     )
     config.validate()
@@ -178,7 +182,10 @@ def distill_folder(
         )
         images = torch.cat(support_images)
         distill_config = DistillConfig(
-            steps=settings.steps, batch=settings.batch, seed=settings.seed
+            steps=settings.steps,
+            batch=settings.batch,
+            checkpoint_every=settings.checkpoint_every,
+            seed=settings.seed,
         )
         probe = generated[:: max(1, len(generated) // PROBE)].float() / 255  # about PROBE of them
         before = agreement(student, teacher, probe, distill_config.temperature)

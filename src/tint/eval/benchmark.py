@@ -16,6 +16,7 @@ from __future__ import annotations
 
 import csv
 import dataclasses
+import hashlib
 import io
 from pathlib import Path
 
@@ -71,8 +72,14 @@ def run_benchmark(
     check_methods(methods)
     if episodes < 1:
         raise TintError(f"--episodes must be at least 1, got {episodes}")
+    if "retrieval" in methods and split == "base":
+        raise TintError(
+            "retrieval mines the base split, so it cannot be benchmarked on it: "
+            "use --split val or novel"
+        )
     data = open_dataset(dataset, split)
     sample_episodes(data, ways, shots, queries, settings.seed, 1)  # checks before slow work
+    RunFolder(out, None, resume).check()
     backbone = load_backbone(teacher_dir or world.DEFAULT_TEACHER)
     similarity = class_similarity(data, backbone, progress) if hard else None
     drawn = sample_episodes(data, ways, shots, queries, settings.seed, episodes, similarity)
@@ -111,17 +118,37 @@ def run_benchmark(
             rows.append({"index": episode.index, "classes": episode.classes, "methods": counts})
             results = summarize_run(rows, methods)
             _write_results(out, results, run)
-        return results
+        return {**results, "settings": run}
 
 
 def _model_name(directory) -> str:
     return str(Path(directory).resolve()) if directory else "default"
 
 
-@torch.no_grad()
 def class_similarity(data, backbone, progress: bool = True, per_class: int = 20) -> torch.Tensor:
     """(C, C) cosine similarity of the classes' mean teacher embeddings, each over its first
-    `per_class` images: what makes an episode hard for the teacher's own kind of features."""
+    `per_class` images: what makes an episode hard for the teacher's own kind of features. The
+    result is kept for the rest of the process: a demo, a benchmark and a quality measurement
+    of one teacher on one split need it once."""
+    key = (data.spec, data.split, tuple(data.classes), per_class, _digest(backbone))
+    if key not in _SIMILARITY:
+        _SIMILARITY[key] = _class_similarity(data, backbone, progress, per_class)
+    return _SIMILARITY[key].clone()
+
+
+_SIMILARITY: dict[tuple, torch.Tensor] = {}
+
+
+def _digest(module: torch.nn.Module) -> str:
+    digest = hashlib.sha256()
+    for name, tensor in module.state_dict().items():
+        digest.update(name.encode())
+        digest.update(tensor.detach().cpu().contiguous().reshape(-1).view(torch.uint8).numpy())
+    return digest.hexdigest()
+
+
+@torch.no_grad()
+def _class_similarity(data, backbone, progress: bool, per_class: int) -> torch.Tensor:
     means = []
     for name, ids in tqdm(data.classes.items(), desc="class similarity", disable=not progress):
         x = torch.stack(

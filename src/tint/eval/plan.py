@@ -31,7 +31,7 @@ class Pilot:
     ways: int | None = None  # classes per episode, when the file says
     max_queries: int | None = None  # queries per class a class can give, when the file says
     episode_seconds: list[float] = field(default_factory=list)  # per episode, all methods
-    query_seconds: float | None = None  # scoring one query image, when the file says
+    query_seconds: float | None = None  # scoring one query image by every method, if known
 
 
 def read_pilot(path: str | Path) -> Pilot:
@@ -62,7 +62,8 @@ def read_pilot(path: str | Path) -> Pilot:
     if all("seconds" in row[m] for row in rows for m in row):
         pilot.episode_seconds = [sum(float(r["seconds"]) for r in row.values()) for row in rows]
     if timed and all("query_seconds" in e for e in timed):
-        pilot.query_seconds = sum(e["query_seconds"] / e["total"] for e in timed) / len(timed)
+        # Scoring a query means scoring it with every method of the episode.
+        pilot.query_seconds = sum(e["query_seconds"] / e["total"] for e in timed) / len(rows)
     pilot.ways = settings.get("ways")
     if isinstance(settings.get("dataset"), str) and isinstance(settings.get("shots"), int):
         pilot.max_queries = _max_queries(path, settings)
@@ -170,6 +171,11 @@ def plan_from_results(
     if cost_query is None:
         cost_query = pilot.query_seconds or 0.0
     max_queries = max_queries or pilot.max_queries
+    if not max_queries:
+        raise TintError(
+            f"{pilot.path}: does not say how many images a class has; pass --max-queries "
+            "(the most queries per class an episode can have)"
+        )
     plans = {}
     for m in [method] if method else methods:
         counts = pilot.counts[m]

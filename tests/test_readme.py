@@ -1,0 +1,482 @@
+"""The README and docs/ as a new user reads them: every command block runs, made small with flags
+the page names, and prints what the page shows (the lines a user looks at; numbers that depend on
+the settings or the machine are not compared, their places are).
+
+Conventions of the pages, which this file relies on:
+
+    ```sh        commands to run; a ```text block right after it shows what they print
+    ```console   a transcript: `$ command` lines, each followed by what it prints
+    ```python    a snippet to run; `print(...)  # shown` gives what it prints
+    ```json      a file or an output shown in full or in part: its keys are checked
+    ```          (no language) an illustration: a layout, a formula, a file with ellipses
+
+Every block of the first four kinds must have a case below, and every case a block, so a page
+and this file cannot drift apart."""
+
+from __future__ import annotations
+
+import contextlib
+import io
+import json
+import os
+import re
+import shlex
+import shutil
+import subprocess
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import pytest
+import torch
+from PIL import Image
+
+from tint.cli import main
+from tint.data import glyphs
+from tint.data.images import to_image
+
+from .conftest import write_supports
+
+ROOT = Path(__file__).resolve().parent.parent
+PAGES = ["README.md", "docs/PERFORMANCE.md", "docs/GLYPHS.md"]
+RUNNABLE = ("sh", "console", "python", "json")
+
+
+@dataclass
+class Block:
+    page: str
+    line: int
+    lang: str
+    text: str
+    shows: str | None = None  # the ```text block that follows a sh or python block
+
+    @property
+    def key(self) -> str:
+        """The block's first line that is not a comment: what the cases are keyed by."""
+        for line in self.text.splitlines():
+            if line.strip() and not line.startswith("#"):
+                return line.strip()
+        return ""
+
+
+def read_blocks(page: str) -> list[Block]:
+    blocks, lines = [], (ROOT / page).read_text().splitlines()
+    i = 0
+    while i < len(lines):
+        fence = re.fullmatch(r"```(\w*)", lines[i])
+        if fence:
+            end = lines.index("```", i + 1)
+            blocks.append(Block(page, i + 1, fence.group(1), "\n".join(lines[i + 1 : end])))
+            i = end
+        i += 1
+    for block, after in zip(blocks, blocks[1:]):
+        if block.lang in ("sh", "python") and after.lang == "text":
+            block.shows = after.text
+    return blocks
+
+
+# --- comparing what a command printed with what the page shows ----------------------------------
+
+PROGRESS = re.compile(r"\d+%\|")  # a progress bar
+NUMBER = re.compile(r"[+-]?\d[\d,]*(\.\d+)?")
+
+
+def _normal(line: str) -> str:
+    return " ".join(NUMBER.sub("#", line).split())
+
+
+def _matches(shown: str, printed: str) -> bool:
+    """A shown line matches a printed one if they agree but for numbers and for `...`."""
+    parts = [re.escape(p) for p in _normal(shown).split("...")]
+    return re.fullmatch(".*".join(parts), _normal(printed)) is not None
+
+
+def assert_shows(shown: str, printed: str, where: str) -> None:
+    """Every line the page shows (progress bars aside) is printed, in that order."""
+    lines = [line for line in printed.splitlines() if line.strip()]
+    at = 0
+    for line in shown.splitlines():
+        if not line.strip() or PROGRESS.search(line):
+            continue
+        while at < len(lines) and not _matches(line, lines[at]):
+            at += 1
+        assert at < len(lines), f"{where}: shows {line!r}, which was not printed:\n{printed}"
+        at += 1
+
+
+def assert_keys(shown: dict, actual: dict, where: str) -> None:
+    """Every key the page shows is there, with a value of the same kind."""
+    for key, value in shown.items():
+        assert key in actual, f"{where}: shows {key!r}, which {sorted(actual)} lacks"
+        if isinstance(value, dict):
+            assert_keys(value, actual[key], f"{where}.{key}")
+        elif isinstance(value, (int, float)) and not isinstance(value, bool):
+            assert isinstance(actual[key], (int, float)), f"{where}.{key}: {actual[key]!r}"
+        else:
+            assert actual[key] == value, f"{where}.{key}: shows {value!r}, is {actual[key]!r}"
+
+
+# --- running blocks ------------------------------------------------------------------------------
+
+
+@dataclass
+class Run:
+    code: int
+    out: str
+    err: str
+
+
+def run_tint(argv: list[str]) -> Run:
+    """A `tint` command in this process, as a shell would call it (~ expanded)."""
+    out, err = io.StringIO(), io.StringIO()
+    with contextlib.redirect_stdout(out), contextlib.redirect_stderr(err):
+        code = main([os.path.expanduser(a) if a.startswith("~") else a for a in argv])
+    return Run(code, out.getvalue(), err.getvalue())
+
+
+def statements(script: str) -> list[str]:
+    """A sh block as statements: continued lines joined, a for loop kept whole."""
+    joined = re.sub(r"\\\n\s*", " ", script)
+    result, loop = [], []
+    for line in joined.splitlines():
+        if loop or line.startswith("for "):
+            loop.append(line)
+            if line.strip() == "done":
+                result.append("\n".join(loop))
+                loop = []
+        elif line.strip() and not line.startswith("#"):
+            result.append(line)
+    return result
+
+
+def run_sh(script: str) -> Run:
+    """tint commands run here; anything else (mkdir, cp, loops) in bash, in the same folder."""
+    out, err, code = [], [], 0
+    for statement in statements(script):
+        words = shlex.split(statement, comments=True)
+        if words and words[0] == "tint":
+            done = run_tint(words[1:])
+        else:
+            p = subprocess.run(["bash", "-ec", statement], capture_output=True, text=True)
+            done = Run(p.returncode, p.stdout, p.stderr)
+        out.append(done.out)
+        err.append(done.err)
+        code = done.code
+        assert code == 0, f"{statement!r} failed ({code}):\n{done.err}"
+    return Run(code, "".join(out), "".join(err))
+
+
+def run_python(code: str, prelude: str = "") -> Run:
+    out = io.StringIO()
+    with contextlib.redirect_stdout(out):
+        exec(compile(prelude + code, "<README>", "exec"), {"__name__": "__readme__"})
+    return Run(0, out.getvalue(), "")
+
+
+def python_shows(code: str) -> str:
+    """The output a snippet's comments promise: `print(...)  # 45/45 held-out images right`."""
+    return "\n".join(
+        m.group(1) for m in re.finditer(r"^print\(.*\)\s+# (.*)$", code, flags=re.MULTILINE)
+    )
+
+
+# --- the cases -----------------------------------------------------------------------------------
+
+
+@dataclass
+class Case:
+    scene: str  # blocks of a scene run in page order, in one folder
+    small: list[tuple[str, str]] = field(default_factory=list)  # (page text, what runs instead)
+    file: str | None = None  # a json block: the file it shows (None: the last command's output)
+    needs_cuda: bool = False  # on a machine without CUDA, the command must say so in one line
+    prelude: str = ""  # a python snippet that continues an earlier one: what it starts from
+
+
+DEMO_SMALL = "--synthetic 2 --student-steps 10 --ti-steps 5 --ddim-steps 3 --quiet"
+BENCH_SMALL = "--ways 2 --shots 1 --ti-steps 2 --steps 3 --images 2 --batch 2 --quiet"
+
+CASES = {
+    "tint demo --out demo-output": Case(
+        "demo", [("tint demo --out demo-output", f"tint demo --out demo-output {DEMO_SMALL}")]
+    ),
+    "make demo    # creates .venv, installs, runs one few-shot episode end to end "
+    "(about 3 minutes)": Case("make"),
+    "tint data glyphs --split novel --out novel-glyphs      # 171 classes x 20 instances": Case(
+        "classes",
+        [
+            (
+                "--out my-student --eval held-out",
+                "--out my-student --eval held-out --num-synthetic 4 --steps 20 --ti-steps 5 "
+                "--ddim-steps 3 --quiet",
+            )
+        ],
+    ),
+    '{"arch": "conv4", "width": 1.0,': Case("classes", file="my-student/student.json"),
+    "import json": Case("classes"),
+    "tint generate my-classes --out more-glyphs": Case(
+        "classes",
+        [("--out more-glyphs", "--out more-glyphs --num 2 --ti-steps 5 --steps 3 --quiet")],
+    ),
+    "tint generate my-supports --out herons --model ~/models/stable-diffusion-v1-5 \\": Case(
+        "supports",
+        [("--num 200 --device cuda --dtype float16", "--num 2 --ti-steps 5 --steps 3 --quiet")],
+    ),
+    'pipe.load_textual_inversion("herons/specialization/heron/learned_embeds.safetensors", '
+    'token="<heron>")': Case(
+        "supports",
+        [('"a photo of a <heron> in the snow")', '"a photo of a <heron>", num_inference_steps=2)')],
+        prelude="import os\nfrom diffusers import StableDiffusionPipeline\n"
+        "pipe = StableDiffusionPipeline.from_pretrained("
+        "os.path.expanduser('~/models/stable-diffusion-v1-5'))\n"
+        "pipe.set_progress_bar_config(disable=True)\n",
+    ),
+    "$ tint generate my-supports --out out --model ~/models/clip-vit": Case("mistakes"),
+    "tint benchmark --dataset glyphs --hard --ways 5 --shots 1 --episodes 20 \\": Case(
+        "benchmark",
+        [
+            ("--episodes 20", "--episodes 2"),
+            (
+                "--synthetic 40 --student-steps 400",
+                "--synthetic 2 --student-steps 10 --ti-steps 5 --ddim-steps 3 --quiet",
+            ),
+        ],
+    ),
+    "tint plan glyphs-1shot --half-width 0.02": Case("benchmark"),
+    "tint plan other-tool.json --half-width 0.02 --ways 5 --cost-episode 180 --max-queries 19": (
+        Case("benchmark")
+    ),
+    "tint bench --arch tiny --compare reference": Case(
+        "bench", [("--compare reference", f"--compare reference {BENCH_SMALL}")]
+    ),
+    "tint bench --arch sd15 --device cuda --dtype float16 --compare reference --json": Case(
+        "bench", needs_cuda=True
+    ),
+    "tint data glyphs --split novel --out novel-glyphs": Case("glyphs"),
+    "tint pretrain diffusion --out glyph-diffusion    # VAE, then UNet + CLIP text encoder; "
+    "hours on a CPU": Case(
+        "training",
+        [
+            (
+                "--out glyph-diffusion",
+                "--out glyph-diffusion --vae-steps 2 --steps 2 --batch 4 --quiet",
+            ),
+            ("--out glyph-teacher", "--out glyph-teacher --steps 2 --batch 4 --quiet"),
+        ],
+    ),
+    "tint eval-model --model glyph-diffusion --teacher glyph-teacher --json": Case(
+        "training",
+        [
+            (
+                "--json",
+                "--json --base-classes 2 --per-base-class 1 --novel-classes 1 --tasks 1 "
+                "--per-class 1 --steps 2 --ti-steps 2 --quiet",
+            )
+        ],
+    ),
+    "{": Case("training"),
+    "from tint import DiffusionModel, GenerateConfig, generate": Case(
+        "python",
+        [
+            ('device="cuda", dtype="float16"', 'device="cpu", dtype="float32"'),
+            ("num=200, alpha=0.5", "num=2, alpha=0.5, ti_steps=5, steps=3"),
+            (
+                'generate("my-supports", "herons", model, config)',
+                'generate("my-supports", "herons", model, config, progress=False)',
+            ),
+        ],
+    ),
+    "tint bench --arch tiny --compare reference --json": Case(
+        "bench", [("--compare reference --json", f"--compare reference --json {BENCH_SMALL}")]
+    ),
+}
+
+
+def _blocks() -> list[Block]:
+    return [b for page in PAGES for b in read_blocks(page) if b.lang in RUNNABLE]
+
+
+def test_every_runnable_block_has_a_case_and_every_case_a_block():
+    keys = [b.key for b in _blocks()]
+    unknown = [f"{b.page}:{b.line}: {b.key}" for b in _blocks() if b.key not in CASES]
+    assert not unknown, "blocks without a case in tests/test_readme.py:\n" + "\n".join(unknown)
+    assert not set(CASES) - set(keys), f"cases without a block: {set(CASES) - set(keys)}"
+
+
+def test_the_make_targets_run_what_the_readme_says():
+    makefile = (ROOT / "Makefile").read_text()
+    assert re.search(r"^demo: .*\n\t\$\(VENV\)/bin/tint demo --out demo-output$", makefile, re.M)
+    assert re.search(r"^test: .*\n\t\$\(PY\) -m pytest -q$", makefile, re.M)
+
+
+# --- the files each scene starts from ------------------------------------------------------------
+
+
+def _glyph_folder(root: Path, names: list[str], count: int, start: int = 0) -> None:
+    for name in names:
+        glyph = next(g for g in glyphs.split("novel") if g.name == name)
+        for i, x in enumerate(glyphs.benchmark_instances(glyph, start + count)[start:]):
+            (root / name).mkdir(parents=True, exist_ok=True)
+            to_image(x).save(root / name / f"{i}.png")
+
+
+def _models(home: Path, model_dir: Path) -> None:
+    (home / "models").mkdir(parents=True)
+    for name in ("stable-diffusion-v1-5", "sd15"):
+        (home / "models" / name).symlink_to(model_dir)
+    (home / "models" / "clip-vit").mkdir()
+    (home / "models" / "clip-vit" / "config.json").write_text('{"model_type": "clip"}')
+
+
+def _supports(root: Path) -> None:
+    """my-supports/heron and my-supports/egret, five images each, as the README draws them."""
+    write_supports(root / "raw", shots=5)
+    for raw, name, files in (
+        ("orange-disc", "heron", ["1.jpg", "2.jpg", "3.jpg", "4.jpg", "5.jpg"]),
+        ("purple-square", "egret", ["a.png", "b.png", "c.png", "d.png", "e.png"]),
+    ):
+        (root / "my-supports" / name).mkdir(parents=True)
+        for i, file in enumerate(files):
+            Image.open(root / "raw" / raw / f"{i}.png").save(root / "my-supports" / name / file)
+    shutil.rmtree(root / "raw")
+
+
+def _mistakes(root: Path) -> None:
+    """What the transcript of mistakes runs on: each folder wrong in the way it shows."""
+    _supports(root)
+    (root / "my-supports" / "egret" / "c.png").write_bytes(b"\x89PNG\r\n\x1a\nnot an image")
+    (root / "thumbnails" / "dot").mkdir(parents=True)
+    Image.new("RGB", (1, 1)).save(root / "thumbnails" / "dot" / "0.png")
+    (root / "one-class" / "a").mkdir(parents=True)
+    Image.new("RGB", (16, 16)).save(root / "one-class" / "a" / "0.png")
+    names = [g.name for g in glyphs.split("novel")[:2]]
+    _glyph_folder(root / "my-classes", names, 2)
+    (root / "my-student").mkdir()
+    (root / "my-student" / "student.json").write_text("{}")
+    (root / "my-student" / "student.safetensors").write_bytes(b"")
+    teacher = shutil.copytree(glyphs.CATALOGUE.parent / "glyph-teacher", root / "damaged-teacher")
+    weights = (teacher / "model.safetensors").read_bytes()
+    (teacher / "model.safetensors").write_bytes(weights[: len(weights) // 2])
+
+
+def _benchmark(root: Path) -> None:
+    """other-tool.json: the committed 1-shot run's counts, as another tool would keep them."""
+    results = json.loads((ROOT / "benchmarks/glyphs-hard-1shot/results.json").read_text())
+    counts = {
+        m: [{k: e["methods"][m][k] for k in ("correct", "total")} for e in results["episodes"]]
+        for m in results["settings"]["methods"]
+    }
+    (root / "other-tool.json").write_text(json.dumps(counts))
+
+
+SETUP = {
+    "supports": lambda root, model_dir: (_supports(root), _models(root / "home", model_dir)),
+    "python": lambda root, model_dir: (_supports(root), _models(root / "home", model_dir)),
+    "mistakes": lambda root, model_dir: (_mistakes(root), _models(root / "home", model_dir)),
+    "benchmark": lambda root, model_dir: _benchmark(root),
+}
+
+
+# --- running a scene -----------------------------------------------------------------------------
+
+
+def _apply(case: Case, text: str, where: str) -> str:
+    for old, new in case.small:
+        assert old in text, f"{where}: the case makes {old!r} small, which the block lacks"
+        text = text.replace(old, new)
+    return text
+
+
+def _check_console(block: Block, home: Path) -> None:
+    transcript = re.split(r"^\$ ", block.text, flags=re.MULTILINE)[1:]
+    for entry in transcript:
+        command, _, shown = entry.partition("\n")
+        done = run_tint(shlex.split(command)[1:])
+        printed = (done.out + done.err).replace(str(home), "/home/me")
+        where = f"{block.page}:{block.line}: $ {command}"
+        if "error:" in shown:
+            assert done.code in (1, 2), f"{where}: exit {done.code}"
+            assert len(printed.strip().splitlines()) == 1, f"{where}: {printed}"
+        assert_shows(shown, printed, where)
+
+
+def _run_scene(scene: str, root: Path, model_dir: Path, monkeypatch) -> None:
+    home = root / "home"
+    home.mkdir(parents=True, exist_ok=True)
+    monkeypatch.setenv("HOME", str(home))
+    monkeypatch.chdir(root)
+    SETUP.get(scene, lambda *_: None)(root, model_dir)
+    last: Run | None = None
+    for block in _blocks():
+        case = CASES[block.key]
+        if case.scene != scene:
+            continue
+        where = f"{block.page}:{block.line}"
+        if block.lang == "console":
+            _check_console(block, home)
+            continue
+        if block.lang == "json":
+            shown = json.loads(block.text)
+            actual = json.loads(Path(case.file).read_text() if case.file else last.out)
+            assert_keys(shown, actual, where)
+            continue
+        text = _apply(case, block.text, where)
+        if block.lang == "python":
+            last = run_python(text, case.prelude)
+            assert_shows(python_shows(block.text), last.out, where)
+        elif case.needs_cuda and not torch.cuda.is_available():
+            (command,) = statements(text)
+            last = run_tint(shlex.split(command)[1:])
+            assert last.code == 1 and "CUDA is not available" in last.err, last.err
+            assert len(last.err.strip().splitlines()) == 1, last.err
+        else:
+            last = run_sh(text)
+        if block.shows is not None:
+            assert_shows(block.shows, last.out, where)
+
+
+SCENES = sorted({c.scene for c in CASES.values()} - {"make"})
+
+
+@pytest.mark.parametrize("scene", SCENES)
+def test_the_pages_run_as_written(scene, tmp_path, model_dir, monkeypatch):
+    _run_scene(scene, tmp_path, model_dir, monkeypatch)
+
+
+def test_the_committed_benchmark_numbers_are_what_the_readme_shows():
+    """The README's benchmark printouts and tables are the committed results, exactly."""
+    from tint.cli import print_benchmark
+
+    readme = (ROOT / "README.md").read_text()
+    for folder in ("glyphs-hard-1shot", "glyphs-hard-5shot"):
+        results = json.loads((ROOT / "benchmarks" / folder / "results.json").read_text())
+        printed = io.StringIO()
+        with contextlib.redirect_stdout(printed):
+            print_benchmark(results, out=None)
+        assert printed.getvalue().strip() in readme, folder
+    plan = run_tint(["plan", str(ROOT / "benchmarks/glyphs-hard-1shot"), "--half-width", "0.02"])
+    assert plan.code == 0 and plan.out.strip() in readme
+    for folder in ("glyphs-hard-1shot-methods",):
+        results = json.loads((ROOT / "benchmarks" / folder / "results.json").read_text())
+        rows = {" ".join(line.split()) for line in readme.splitlines()}
+        for method in results["settings"]["methods"]:
+            assert " ".join(_table_row(results, method).split()) in rows, (folder, method)
+
+
+def _table_row(results: dict, method: str) -> str:
+    """The README's row of a method in a table of methods: accuracy with its interval, paired
+    difference over `supports` and the share of the gap closed."""
+    s = results["summary"][method]
+    cells = [f"`{method}`", f"{s['accuracy']:.1%} [{s['ci95'][0]:.1%}, {s['ci95'][1]:.1%}]"]
+    cells[1] = cells[1].replace("%]", "]").replace("%,", ",")
+    paired = results["paired"].get(f"{method} - supports")
+    if method == "teacher":
+        gap = s["accuracy"] - results["summary"]["supports"]["accuracy"]
+        cells += [f"{gap * 100:+.1f}", ""]
+    elif paired is None:
+        cells += ["", ""]
+    else:
+        lo, hi = paired["ci95"]
+        cells += [
+            f"{paired['mean'] * 100:+.1f} [{lo * 100:+.1f}, {hi * 100:+.1f}]",
+            f"{results['gap_closed'][method]:.2f}",
+        ]
+    return "| " + " | ".join(cells) + " |"
