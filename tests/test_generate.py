@@ -7,6 +7,7 @@ import shutil
 
 import numpy as np
 import pytest
+import torch
 from PIL import Image
 
 from tint.cli import main
@@ -142,12 +143,25 @@ def test_textual_inversion_only_generator(mixed_supports, model_dir, tmp_path, c
         assert Image.open(out / e["path"]).mode == "RGB"
 
 
-def test_random_alpha_is_drawn_per_image(mixed_supports, model_dir, tmp_path, capsys):
+def test_random_alpha_is_uniform_per_image_and_the_one_each_image_is_made_with(
+    mixed_supports, model_dir, tmp_path, capsys
+):
+    from tint.diffusion.pipeline import GenerateConfig, draw, plan_images
+    from tint.diffusion.specialization import Specialization
+
     out = tmp_path / "random"
     args = [mixed_supports, "--out", out, "--model", model_dir, *FAST, "--random-alpha"]
     assert run(capsys, *args)[0] == 0
-    alphas = [e["alpha"] for e in manifest(out)["images"]]
-    assert all(0 <= a <= 1 for a in alphas) and len(set(alphas)) == len(alphas)
+    config = GenerateConfig(random_alpha=True)
+    spec = Specialization.load(out / "specialization" / "orange-disc")
+    for e in manifest(out)["images"]:
+        if e["class"] == "orange-disc":  # the blend the image was rendered with is the recorded one
+            assert draw(e["seed"], spec, config).alpha == e["alpha"]
+    many = plan_images({"orange-disc": spec}, GenerateConfig(num=4000, random_alpha=True))
+    alphas = torch.tensor([e["alpha"] for e in many])
+    # U(0, 1): each tenth of the range holds a tenth of the images (binomial sd 0.005).
+    counts = torch.histc(alphas, bins=10, min=0, max=1) / len(alphas)
+    assert ((counts - 0.1).abs() < 0.02).all(), counts
 
 
 def test_a_used_output_directory_needs_resume(first_run, mixed_supports, model_dir, capsys):
