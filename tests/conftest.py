@@ -18,11 +18,14 @@ import pytest
 import torch
 
 import tint.diffusion.architectures
-import tint.diffusion.training
-from tint.data import shapes
-from tint.diffusion import training
+import tint.train.diffusion
+import tint.train.trainer
 from tint.diffusion.architectures import TinyArchitecture
 from tint.diffusion.model import DiffusionModel
+from tint.train.diffusion import DiffusionTraining, pretrain
+from tint.train.trainer import TrainConfig
+
+from . import shapes
 
 torch.set_num_threads(2)
 
@@ -49,15 +52,18 @@ def _draw(n, g):
 @pytest.fixture(scope="session")
 def model_dir(request, tmp_path_factory):
     recipe = hashlib.sha256(repr((asdict(TINY), BASE, VAE_STEPS, UNET_STEPS, BATCH)).encode())
-    for module in (tint.diffusion.architectures, tint.diffusion.training, shapes):
+    for module in (tint.diffusion.architectures, tint.train.diffusion, tint.train.trainer, shapes):
         recipe.update(Path(module.__file__).read_bytes())
     cached = Path(request.config.cache.mkdir(f"tiny-sd-{recipe.hexdigest()[:12]}"))
     if not (cached / "model_index.json").is_file():
         scratch = tmp_path_factory.mktemp("training") / "tiny-sd"
-        config = training.PretrainConfig(
-            vae_steps=VAE_STEPS, denoiser_steps=UNET_STEPS, batch=BATCH, warmup=0
+        config = DiffusionTraining(
+            vae=TrainConfig(steps=VAE_STEPS, batch=32, lr=1e-3, checkpoint_every=500),
+            denoiser=TrainConfig(
+                steps=UNET_STEPS, batch=BATCH, lr=1e-3, ema_decay=0.999, checkpoint_every=500
+            ),
         )
-        training.pretrain(scratch, TINY, config, _draw, progress=False)
+        pretrain(scratch, TINY, config, _draw, progress=False)
         shutil.rmtree(cached)
         shutil.copytree(scratch, cached)
     return cached

@@ -3,10 +3,12 @@
 import pytest
 import torch
 
-from tint.data import shapes
 from tint.errors import TintError
-from tint.models.classifier_training import ClassifierTraining, pretrain_classifier
 from tint.models.resnet import ResNet, ResNetConfig
+from tint.train.classifier import ClassifierTraining, pretrain_classifier
+from tint.train.trainer import TrainConfig
+
+from . import shapes
 
 NET = ResNetConfig(
     widths=(8, 16), blocks=(1, 1), num_classes=3, classes=list(shapes.KINDS), input_size=(16, 16)
@@ -35,10 +37,23 @@ def test_a_folder_that_is_not_a_resnet_is_refused(tmp_path):
         ResNet.from_pretrained(tmp_path)
 
 
+def _config(steps, batch, checkpoint_every, reuse=4) -> ClassifierTraining:
+    train = TrainConfig(
+        steps=steps,
+        batch=batch,
+        lr=3e-3,
+        warmup=5,
+        schedule="cosine",
+        weight_decay=5e-4,
+        checkpoint_every=checkpoint_every,
+    )
+    return ClassifierTraining(train, reuse=reuse)
+
+
 def test_training_learns_and_an_interrupted_run_resumes_exactly(tmp_path):
     held_out = _draw(150, torch.Generator().manual_seed(99))
     held_out = (held_out[0], torch.tensor(held_out[1]))
-    config = ClassifierTraining(steps=60, batch=32, lr=3e-3, warmup=5, checkpoint_every=20, reuse=1)
+    config = _config(steps=60, batch=32, checkpoint_every=20, reuse=1)
     straight = pretrain_classifier(
         tmp_path / "a", ResNet, NET, config, _draw, held_out, progress=False
     )
@@ -66,12 +81,12 @@ def test_training_learns_and_an_interrupted_run_resumes_exactly(tmp_path):
 
 
 def test_a_checkpoint_without_weights_goes_on_from_the_published_model(tmp_path):
-    config = ClassifierTraining(steps=20, batch=16, lr=3e-3, warmup=5, checkpoint_every=20)
+    config = _config(steps=20, batch=16, checkpoint_every=20)
     pretrain_classifier(tmp_path / "m", ResNet, NET, config, _draw, progress=False)
     published = dict(ResNet.from_pretrained(tmp_path / "m").named_parameters())
     for f in (tmp_path / "m" / "training").glob("*.safetensors"):
         f.unlink()  # what a fresh clone of the repository has
-    longer = ClassifierTraining(steps=21, batch=16, lr=3e-3, warmup=5, checkpoint_every=20)
+    longer = _config(steps=21, batch=16, checkpoint_every=20)
     state = pretrain_classifier(
         tmp_path / "m", ResNet, NET, longer, _draw, resume=True, progress=False
     )

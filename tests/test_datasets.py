@@ -42,7 +42,7 @@ def test_glyphs_serve_the_benchmark_instances_of_the_split(monkeypatch):
     data = open_dataset("glyphs", "val")
     assert data.name == "glyphs" and data.split == "val"
     assert list(data.classes) == ["alpha-0001", "zeta-0002"]
-    assert data.classes["zeta-0002"] == [str(i) for i in range(glyphs.INSTANCES)]
+    assert data.classes["zeta-0002"] == [str(i) for i in range(glyphs.settings().instances)]
     expected = to_image(glyphs.benchmark_instances(fake[0])[7])
     assert np.array_equal(np.asarray(data.image("zeta-0002", "7")), np.asarray(expected))
 

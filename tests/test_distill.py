@@ -3,13 +3,13 @@
 import pytest
 import torch
 
-from tint import world
+from tint.commands import world
 from tint.data import glyphs
 from tint.diffusion import ddim
 from tint.diffusion.model import DiffusionModel
-from tint.distill.training import DistillConfig, agreement, distill
 from tint.models.students import Student, StudentConfig
 from tint.models.teachers import load_backbone, specialize
+from tint.train.distill import DistillConfig, agreement, distill
 
 WAYS, SHOTS = 4, 5
 

@@ -30,13 +30,13 @@ def run(capsys, *args):
 
 @pytest.fixture(scope="module")
 def finished(tmp_path_factory):
-    """A whole small run: 3 classes x 3 supports, 8 generated images each, 40 steps."""
+    """A whole small run: 3 classes x 3 supports, 6 generated images each, 30 steps."""
     root = tmp_path_factory.mktemp("distill")
     supports = _write_classes(root / "supports", 3)
     held_out = _write_classes(root / "held-out", 4, start=10)
     out = root / "out"
-    args = ["distill", supports, "--out", out, "--num-synthetic", "8", "--ti-steps", "20"]
-    args += ["--ddim-steps", "5", "--steps", "40", "--eval", held_out, "--quiet"]
+    args = ["distill", supports, "--out", out, "--num", "6", "--ti-steps", "10"]
+    args += ["--ddim-steps", "4", "--distill-steps", "30", "--eval", held_out, "--quiet"]
     assert main([str(a) for a in args]) == 0
     return out, held_out, args
 
@@ -60,17 +60,17 @@ def test_the_student_runs_in_onnxruntime_as_student_json_says(finished):
     accuracy = float((logits.argmax(1) == np.array(truth)).mean())
     report = json.loads((out / "report.json").read_text())
     assert accuracy == pytest.approx(report["held_out"]["student_accuracy"])
-    assert accuracy > 1 / CLASSES  # better than chance after 40 steps
+    assert accuracy > 1 / CLASSES  # better than chance after 30 steps
 
 
 def test_the_report_and_generated_images_are_written(finished):
     out, _, _ = finished
     report = json.loads((out / "report.json").read_text())
-    assert report["generated"] == 8 * CLASSES
-    assert len(list((out / "generated" / "images").rglob("*.png"))) == 8 * CLASSES
+    assert report["generated"] == 6 * CLASSES
+    assert len(list((out / "generated" / "images").rglob("*.png"))) == 6 * CLASSES
     assert report["onnx_max_difference"] < 1e-3
     probe = report["student_vs_teacher_on_generated"]
-    assert probe["images"] == 8 * CLASSES
+    assert probe["images"] == 6 * CLASSES
     assert probe["after"]["kl"] < probe["before"]["kl"]  # distillation moved it to the teacher
     html = (out / "report.html").read_text()
     assert "data:image/png;base64" in html and "ONNX" in html
@@ -87,51 +87,3 @@ def test_resume_reuses_the_finished_run(finished, capsys):
     assert (out / "student.safetensors").read_bytes() == before
     # Nothing was made again: every specialisation file and image is the one first written.
     assert {p: p.stat().st_mtime_ns for p in made} == stamps
-
-
-def _one_class(tmp):
-    supports = tmp / "one"
-    (supports / "cat").mkdir(parents=True)
-    Image.new("RGB", (8, 8)).save(supports / "cat" / "a.png")
-    return [supports]
-
-
-def _too_few_images(tmp):
-    return [_write_classes(tmp / "few", 2), "--shots", "3"]
-
-
-def _bad_teacher(tmp):
-    (tmp / "bert").mkdir()
-    (tmp / "bert" / "config.json").write_text(json.dumps({"model_type": "bert"}))
-    return [_write_classes(tmp / "s", 2), "--teacher", tmp / "bert"]
-
-
-def _corrupt_image(tmp):
-    supports = _write_classes(tmp / "s", 2)
-    name = glyphs.split("novel")[1].name
-    (supports / name / "1.png").write_bytes(b"\x89PNG\r\n\x1a\nnot really")
-    return [supports]
-
-
-def _unknown_student(tmp):
-    return [_write_classes(tmp / "s", 2), "--student", "vgg16"]
-
-
-BAD = {
-    "one class": (_one_class, "at least 2 classes, found 1 (cat)"),
-    "fewer images than --shots": (_too_few_images, "has 2 images but --shots 3"),
-    "unsupported teacher": (_bad_teacher, "not a supported teacher"),
-    "corrupt image": (_corrupt_image, "1.png: not a readable image"),
-    "unknown student": (_unknown_student, "conv4, resnet12, resnet18"),
-}
-
-
-@pytest.mark.parametrize("case", list(BAD))
-def test_bad_input_is_one_line_and_writes_nothing(case, tmp_path, capsys):
-    make, named = BAD[case]
-    out = tmp_path / "out"
-    code, _, err = run(capsys, "distill", *make(tmp_path), "--out", out, "--quiet")
-    assert code == 1
-    assert len(err.strip().splitlines()) == 1, err
-    assert named in err
-    assert not out.exists()

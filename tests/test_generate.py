@@ -15,7 +15,7 @@ from tint.data.images import load_rgb
 
 from .conftest import write_supports
 
-FAST = ["--ti-steps", "8", "--steps", "5", "--num", "3", "--quiet"]
+FAST = ["--ti-steps", "8", "--ddim-steps", "5", "--num", "3", "--quiet"]
 
 
 def run(capsys, *argv) -> tuple[int, str, str]:
@@ -146,7 +146,7 @@ def test_textual_inversion_only_generator(mixed_supports, model_dir, tmp_path, c
 def test_random_alpha_is_uniform_per_image_and_the_one_each_image_is_made_with(
     mixed_supports, model_dir, tmp_path, capsys
 ):
-    from tint.diffusion.pipeline import GenerateConfig, draw, plan_images
+    from tint.diffusion.generation import GenerateConfig, draw, plan_images
     from tint.diffusion.specialization import Specialization
 
     out = tmp_path / "random"
@@ -244,7 +244,7 @@ def test_bad_input_is_one_line_and_writes_nothing(case, supports, model_dir, tmp
         supports,
         "--out",
         out,
-        "--steps",
+        "--ddim-steps",
         "5",
         "--quiet",
         *make_args(tmp_path, supports, model_dir),
@@ -274,8 +274,8 @@ def test_help_explains_every_option(capsys):
         "--ti-steps",
         "--ti-lr",
         "--ti-batch",
-        "--steps",
-        "--cfg",
+        "--ddim-steps",
+        "--guidance",
         "--seed",
         "--device",
         "--dtype",

@@ -6,9 +6,9 @@ import torch
 from PIL import Image
 
 from tint.cli import main
+from tint.commands.pretrain import _diffusion_base
 from tint.data import glyphs
 from tint.diffusion.architectures import write_tokenizer
-from tint.world import diffusion_architecture
 
 
 def _glyph(name, strokes):
@@ -24,7 +24,7 @@ SMALL_O = [[(3 + 4 * x / 10, 7 + 4 * y / 10) for x, y in BIG_O[0]]]
 def test_a_letter_and_its_scaled_copy_are_one_shape_and_e_f_are_two():
     groups = glyphs.distinct_shapes(
         [_glyph("O", BIG_O), _glyph("o", SMALL_O), _glyph("E", E), _glyph("F", F)],
-        glyphs.MERGE_THRESHOLD,
+        glyphs.settings().merge_threshold,
     )
     assert sorted(groups) == [[0, 1], [2], [3]]
 
@@ -33,7 +33,7 @@ def test_no_two_classes_share_a_shape():
     every = [g for name in glyphs.SPLITS for g in glyphs.split(name)]
     d = glyphs.shape_distances(every)
     d.fill_diagonal_(float("inf"))
-    assert d.min() >= glyphs.MERGE_THRESHOLD
+    assert d.min() >= glyphs.settings().merge_threshold
 
 
 def test_splits_are_disjoint_and_roughly_70_10_20():
@@ -41,7 +41,7 @@ def test_splits_are_disjoint_and_roughly_70_10_20():
     total = sum(len(v) for v in names.values())
     assert not (names["base"] & names["val"] or names["base"] & names["novel"])
     assert not names["val"] & names["novel"]
-    for split, share in glyphs.SPLITS.items():
+    for split, share in glyphs.settings().splits.items():
         assert abs(len(names[split]) / total - share) < 0.01
     words = [g.word for s in glyphs.SPLITS for g in glyphs.split(s)]
     assert len(set(words)) == len(words)
@@ -62,8 +62,9 @@ def test_the_same_instances_every_time():
 
 
 def test_every_base_word_is_one_token(tmp_path):
-    arch = diffusion_architecture()
-    tokenizer = write_tokenizer(tmp_path / "tok", arch.words, arch.max_prompt_tokens)
+    arch = _diffusion_base().architecture
+    words = [*(g.word for g in glyphs.split("base")), *arch.words]  # as `tint pretrain` has them
+    tokenizer = write_tokenizer(tmp_path / "tok", words, arch.max_prompt_tokens)
     for glyph in glyphs.split("base"):
         assert tokenizer.tokenize(glyph.word) == [glyph.word + "</w>"]
 

@@ -87,7 +87,7 @@ def generate_case(model_dir, tmp_path_factory):
     root = tmp_path_factory.mktemp("generate")
     write_supports(root / "supports", shots=3)
     argv = ["generate", root / "supports", "--model", model_dir, "--num", "8", "--batch", "3"]
-    argv += ["--ti-steps", "10", "--steps", "3", "--quiet"]
+    argv += ["--ti-steps", "10", "--ddim-steps", "3", "--quiet"]
     assert main([str(a) for a in [*argv, "--out", root / "reference"]]) == 0
     return root, argv
 
@@ -142,8 +142,8 @@ def distill_case(model_dir, tmp_path_factory):
         (root / "supports" / glyph.name).mkdir(parents=True)
         for i, x in enumerate(glyphs.benchmark_instances(glyph, 2)):
             to_image(x).save(root / "supports" / glyph.name / f"{i}.png")
-    argv = ["distill", root / "supports", "--model", model_dir, "--num-synthetic", "6"]
-    argv += ["--ti-steps", "5", "--ddim-steps", "3", "--steps", "40", "--checkpoint-every", "10"]
+    argv = ["distill", root / "supports", "--model", model_dir, "--num", "6", "--ti-steps", "5"]
+    argv += ["--ddim-steps", "3", "--distill-steps", "40", "--distill-checkpoint-every", "10"]
     argv += ["--quiet"]
     assert main([str(a) for a in [*argv, "--out", root / "reference"]]) == 0
     return root, argv
@@ -180,8 +180,8 @@ def test_distill_killed_at_three_points_resumes_to_the_same_student(distill_case
 
 def test_benchmark_killed_at_three_points_resumes_to_the_same_counts(model_dir, tmp_path):
     argv = ["benchmark", "--dataset", "glyphs", "--ways", "2", "--shots", "1", "--queries", "5"]
-    argv += ["--episodes", "2", "--methods", "teacher,supports,tint", "--synthetic", "3"]
-    argv += ["--student-steps", "10", "--ti-steps", "5", "--ddim-steps", "3", "--quiet"]
+    argv += ["--episodes", "2", "--methods", "teacher,supports,tint", "--num", "3"]
+    argv += ["--distill-steps", "10", "--ti-steps", "5", "--ddim-steps", "3", "--quiet"]
     argv += ["--model", model_dir]
     assert main([str(a) for a in [*argv, "--out", tmp_path / "reference"]]) == 0
     out = tmp_path / "killed"

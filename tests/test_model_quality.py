@@ -1,16 +1,23 @@
-"""`tint eval-model`: every figure, on a tiny random glyph-world model."""
+"""`tint eval-model`: every figure, on a tiny random glyph-world model, computed as defined."""
 
 import dataclasses
 import json
 
 import pytest
 import torch
+import torch.nn.functional as F
 
 from tint.cli import main
+from tint.commands.pretrain import _diffusion_base
+from tint.data import glyphs
+from tint.data.datasets import open_dataset
+from tint.data.episodes import sample_episode
+from tint.data.images import to_tensor
 from tint.diffusion.architectures import build_tiny
+from tint.diffusion.model import DiffusionModel
 from tint.eval.model_quality import psnr
 from tint.models.resnet import ResNet, ResNetConfig
-from tint.world import diffusion_architecture, teacher_network
+from tint.models.teachers import GlyphBackbone
 
 
 def test_psnr_of_a_uniform_error_of_a_tenth_is_20_db():
@@ -22,7 +29,8 @@ def test_psnr_of_a_uniform_error_of_a_tenth_is_20_db():
 def glyph_world(tmp_path_factory):
     root = tmp_path_factory.mktemp("glyph-world")
     arch = dataclasses.replace(
-        diffusion_architecture(),
+        _diffusion_base().architecture,
+        words=[*(g.word for g in glyphs.split("base")), "a", "drawing", "of"],
         vae_channels=(16, 32, 32),
         unet_channels=(32, 64),
         text_width=32,
@@ -30,55 +38,57 @@ def glyph_world(tmp_path_factory):
         text_layers=1,
     )
     build_tiny(root / "model", arch)
-    net = dataclasses.replace(teacher_network(), widths=(8, 16), blocks=(1, 1))
+    base = glyphs.split("base")
+    net = ResNetConfig(
+        widths=(8, 16), blocks=(1, 1), num_classes=len(base), classes=[g.name for g in base]
+    )
     torch.manual_seed(0)
-    ResNet(ResNetConfig(**dataclasses.asdict(net))).eval().save_pretrained(root / "teacher")
+    ResNet(net).eval().save_pretrained(root / "teacher")
     return root
 
 
 @pytest.mark.slow
-def test_eval_model_reports_every_figure_and_reuses_its_workdir(glyph_world, tmp_path, capsys):
-    args = [
-        "eval-model",
-        "--model",
-        str(glyph_world / "model"),
-        "--teacher",
-        str(glyph_world / "teacher"),
-        "--base-classes",
-        "3",
-        "--novel-classes",
-        "2",
-        "--tasks",
-        "1",
-        "--per-class",
-        "2",
-        "--per-base-class",
-        "2",
-        "--steps",
-        "3",
-        "--ti-steps",
-        "2",
-        "--workdir",
-        str(tmp_path),
-        "--json",
-        "--quiet",
-    ]
-    assert main(args) == 0
+def test_eval_model_computes_each_figure_as_defined_and_reuses_its_workdir(
+    glyph_world, tmp_path, capsys
+):
+    args = ["eval-model", "--model", glyph_world / "model", "--teacher", glyph_world / "teacher"]
+    args += ["--base-classes", "3", "--per-base-class", "2", "--tasks", "1", "--ways", "2"]
+    args += ["--shots", "2", "--queries", "3", "--per-class", "2", "--ddim-steps", "3"]
+    args += ["--ti-steps", "2", "--workdir", tmp_path, "--json", "--quiet"]
+    assert main([str(a) for a in args]) == 0
     result = json.loads(capsys.readouterr().out)
-    base = result["base_fidelity"]
-    assert base["classes"] == 3 and base["images"] == 6
-    assert 0 <= base["top1"] <= base["top5"] <= 1
-    assert result["vae_psnr"] > 0 and result["reconstruction_psnr"] > 0
-    assert set(result["novel_fidelity"]) == {"tint_0.5", "tint_1.0", "ti"}
+    assert result["base_fidelity"]["classes"] == 3 and result["base_fidelity"]["images"] == 6
+    # Novel fidelity is a share of 2 classes x 2 images per episode.
     for scores in result["novel_fidelity"].values():
         assert set(scores) == {"random", "hard"}
-        assert all(0 <= v <= 1 for v in scores.values())
-    assert set(result["copy_distance"]) == {"tint_0.5", "real"}
-    assert all(0 <= v <= 2 for v in result["copy_distance"].values())
+        assert all((v * 4).is_integer() for v in scores.values())
+    # The VAE's round trip and the real queries' distance, computed again from the episode.
+    model = DiffusionModel.load(glyph_world / "model")
+    backbone = GlyphBackbone(ResNet.from_pretrained(glyph_world / "teacher"))
+    dataset = open_dataset("glyphs", "novel")
+    episode = sample_episode(dataset, 2, 2, 3, 0, 0)
+    supports = [
+        torch.stack([to_tensor(dataset.image(c, i), (32, 32)) for i in episode.support[c]])
+        for c in episode.classes
+    ]
+    vae = [psnr(model.decode_latents(model.encode_images(x)), x) for x in supports]
+    assert result["vae_psnr"] == pytest.approx(sum(vae) / len(vae), abs=1e-5)
+    queries = torch.stack(
+        [
+            to_tensor(dataset.image(c, i), (32, 32))
+            for c in episode.classes
+            for i in episode.query[c]
+        ]
+    )
+    with torch.no_grad():
+        f = F.normalize(backbone.embed(queries), dim=1)
+        s = F.normalize(backbone.embed(torch.cat(supports)), dim=1)
+    distance = float((1 - (f @ s.T).max(1).values).mean())
+    assert result["copy_distance"]["real"] == pytest.approx(distance, abs=1e-5)
 
-    files = sorted((tmp_path / "specialization").rglob("*.safetensors"))
-    assert len(files) >= 2 * 2  # at least the two reconstructed classes, two files each
+    files = sorted((tmp_path / "episodes").rglob("*.safetensors"))
+    assert len(files) == 2 * 2 * 2  # 2 episodes x 2 classes x 2 files
     stamps = [f.stat().st_mtime_ns for f in files]
-    assert main(args) == 0
-    assert json.loads(capsys.readouterr().out)["vae_psnr"] == result["vae_psnr"]
+    assert main([str(a) for a in args]) == 0
+    assert json.loads(capsys.readouterr().out) == result
     assert [f.stat().st_mtime_ns for f in files] == stamps

@@ -38,7 +38,9 @@ def test_batched_inversion_matches_one_support_at_a_time(model):
     config = NullTextConfig()
     batched = null_text.invert(model, z0, cond, STEPS, config, progress=False)
     for i in range(len(z0)):
-        alone = null_text.invert(model, z0[i : i + 1], cond[i : i + 1], STEPS, config, False)
+        alone = null_text.invert(
+            model, z0[i : i + 1], cond[i : i + 1], STEPS, config, progress=False
+        )
         assert torch.equal(batched.inner_steps_used[:, i], alone.inner_steps_used[:, 0])
         # Batched products round differently, and Adam turns rounding noise on near-zero
         # gradients into steps of up to lr: a few elements differ by ~lr, the mass does not.
@@ -61,12 +63,12 @@ def test_batched_inversion_matches_one_support_at_a_time(model):
 
 def test_each_support_stops_on_its_own_below_the_tolerance(model):
     z0, cond = _supports(model, n=2)
-    loose = null_text.invert(model, z0, cond, STEPS, NullTextConfig(tolerance=1e9), False)
+    loose = null_text.invert(model, z0, cond, STEPS, NullTextConfig(tolerance=1e9), progress=False)
     assert (loose.inner_steps_used == 0).all()
     with torch.no_grad():
         empty = model.encode_text([""])
     assert torch.equal(loose.null_embeddings, empty.expand_as(loose.null_embeddings))
-    strict = null_text.invert(model, z0, cond, STEPS, NullTextConfig(tolerance=0.0), False)
+    strict = null_text.invert(model, z0, cond, STEPS, NullTextConfig(tolerance=0.0), progress=False)
     assert (strict.inner_steps_used == 10).all()
 
 

@@ -7,15 +7,22 @@ import torch
 from diffusers import StableDiffusionPipeline
 from safetensors.torch import load_file
 
-from tint.data import shapes
-from tint.diffusion.training import PretrainConfig, pretrain
 from tint.errors import TintError
+from tint.train.diffusion import DiffusionTraining, pretrain
+from tint.train.trainer import TrainConfig
 
+from . import shapes
 from .conftest import BASE, TINY
 
-CONFIG = PretrainConfig(
-    vae_steps=3, denoiser_steps=4, batch=4, warmup=2, checkpoint_every=2, reuse=2
+CONFIG = DiffusionTraining(
+    vae=TrainConfig(steps=3, batch=32, lr=1e-3, checkpoint_every=2),
+    denoiser=TrainConfig(steps=4, batch=4, lr=1e-3, warmup=2, ema_decay=0.999, checkpoint_every=2),
+    reuse=2,
 )
+
+
+def _longer(steps: int) -> DiffusionTraining:
+    return dataclasses.replace(CONFIG, denoiser=dataclasses.replace(CONFIG.denoiser, steps=steps))
 
 
 def _draw(n, g):
@@ -35,7 +42,7 @@ def _weights(out):
 def test_a_resumed_run_ends_where_an_uninterrupted_one_does(tmp_path):
     straight = pretrain(tmp_path / "straight", TINY, CONFIG, _draw, progress=False)
     assert straight["step"] == 4 and straight["stage"] == "denoiser"
-    half = dataclasses.replace(CONFIG, denoiser_steps=2)
+    half = _longer(2)
     pretrain(tmp_path / "resumed", TINY, half, _draw, progress=False)
     resumed = pretrain(tmp_path / "resumed", TINY, CONFIG, _draw, resume=True, progress=False)
     assert resumed["step"] == 4
@@ -70,9 +77,33 @@ def test_a_checkpoint_without_weights_goes_on_from_the_published_model(tmp_path)
     before = load_file(str(tmp_path / "m" / "unet" / "diffusion_pytorch_model.safetensors"))
     for f in (tmp_path / "m" / "training").glob("*.safetensors"):
         f.unlink()  # what a fresh clone of the repository has
-    longer = dataclasses.replace(CONFIG, denoiser_steps=5)
+    longer = _longer(5)
     state = pretrain(tmp_path / "m", TINY, longer, _draw, resume=True, progress=False)
     assert state["step"] == 5 and state["warm_from"] == 4
     after = load_file(str(tmp_path / "m" / "unet" / "diffusion_pytorch_model.safetensors"))
     gap = max((after[k] - before[k]).abs().max() for k in before)
     assert 0 < gap < 0.01
+
+
+def test_the_shipped_models_records_still_resume(tmp_path):
+    """The shipped models keep only their training record (state.json): `--resume` on a copy
+    goes on from the published weights, one step here, with a re-warmed optimiser."""
+    import json
+    import shutil
+
+    from tint.cli import main
+    from tint.commands import world
+
+    teacher = shutil.copytree(world.DEFAULT_TEACHER, tmp_path / "teacher")
+    argv = ["pretrain", "teacher", "--out", str(teacher), "--resume", "--quiet"]
+    assert main([*argv, "--train-steps", "1501"]) == 0
+    state = json.loads((teacher / "training" / "state.json").read_text())
+    assert (state["step"], state["warm_from"]) == (1501, 1500)
+    assert state["held_out_accuracy"] > 0.9  # one small step from a model that scored 0.959
+
+    model = shutil.copytree(world.DEFAULT_MODEL, tmp_path / "diffusion")
+    argv = ["pretrain", "diffusion", "--out", str(model), "--resume", "--quiet"]
+    argv += ["--denoiser-steps", "11251", "--denoiser-batch", "4", "--reuse", "1"]
+    assert main(argv) == 0
+    state = json.loads((model / "training" / "state.json").read_text())
+    assert (state["stage"], state["step"], state["warm_from"]) == ("denoiser", 11251, 11250)

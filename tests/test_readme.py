@@ -38,7 +38,7 @@ from .conftest import write_supports
 
 ROOT = Path(__file__).resolve().parent.parent
 PAGES = ["README.md", "docs/PERFORMANCE.md", "docs/GLYPHS.md"]
-RUNNABLE = ("sh", "console", "python", "json")
+RUNNABLE = ("sh", "console", "python", "json", "toml")
 
 
 @dataclass
@@ -189,10 +189,11 @@ class Case:
     file: str | None = None  # a json block: the file it shows (None: the last command's output)
     needs_cuda: bool = False  # on a machine without CUDA, the command must say so in one line
     prelude: str = ""  # a python snippet that continues an earlier one: what it starts from
+    settings: str | None = None  # a toml block: the command whose settings it holds
 
 
-DEMO_SMALL = "--synthetic 2 --student-steps 10 --ti-steps 5 --ddim-steps 3 --quiet"
-BENCH_SMALL = "--ways 2 --shots 1 --ti-steps 2 --steps 3 --images 2 --batch 2 --quiet"
+DEMO_SMALL = "--num 2 --distill-steps 10 --ti-steps 5 --ddim-steps 3 --quiet"
+BENCH_SMALL = "--ways 2 --shots 1 --ti-steps 2 --ddim-steps 3 --images 2 --batch 2 --quiet"
 
 CASES = {
     "tint demo --out demo-output": Case(
@@ -205,7 +206,7 @@ CASES = {
         [
             (
                 "--out my-student --eval held-out",
-                "--out my-student --eval held-out --num-synthetic 4 --steps 20 --ti-steps 5 "
+                "--out my-student --eval held-out --num 4 --distill-steps 20 --ti-steps 5 "
                 "--ddim-steps 3 --quiet",
             )
         ],
@@ -214,11 +215,16 @@ CASES = {
     "import json": Case("classes"),
     "tint generate my-classes --out more-glyphs": Case(
         "classes",
-        [("--out more-glyphs", "--out more-glyphs --num 2 --ti-steps 5 --steps 3 --quiet")],
+        [("--out more-glyphs", "--out more-glyphs --num 2 --ti-steps 5 --ddim-steps 3 --quiet")],
     ),
     "tint generate my-supports --out herons --model ~/models/stable-diffusion-v1-5 \\": Case(
         "supports",
-        [("--num 200 --device cuda --dtype float16", "--num 2 --ti-steps 5 --steps 3 --quiet")],
+        [
+            (
+                "--num 200 --device cuda --dtype float16",
+                "--num 2 --ti-steps 5 --ddim-steps 3 --quiet",
+            )
+        ],
     ),
     'pipe.load_textual_inversion("herons/specialization/heron/learned_embeds.safetensors", '
     'token="<heron>")': Case(
@@ -235,8 +241,8 @@ CASES = {
         [
             ("--episodes 20", "--episodes 2"),
             (
-                "--synthetic 40 --student-steps 400",
-                "--synthetic 2 --student-steps 10 --ti-steps 5 --ddim-steps 3 --quiet",
+                "--num 40 --distill-steps 400",
+                "--num 2 --distill-steps 10 --ti-steps 5 --ddim-steps 3 --quiet",
             ),
         ],
     ),
@@ -257,9 +263,13 @@ CASES = {
         [
             (
                 "--out glyph-diffusion",
-                "--out glyph-diffusion --vae-steps 2 --steps 2 --batch 4 --quiet",
+                "--out glyph-diffusion --vae-steps 2 --denoiser-steps 2 --denoiser-batch 4 --quiet",
             ),
-            ("--out glyph-teacher", "--out glyph-teacher --steps 2 --batch 4 --quiet"),
+            (
+                "--out glyph-teacher",
+                "--out glyph-teacher --train-steps 2 --train-batch 4 --network-widths 8,16 "
+                "--network-blocks 1,1 --quiet",
+            ),
         ],
     ),
     "tint eval-model --model glyph-diffusion --teacher glyph-teacher --json": Case(
@@ -267,22 +277,25 @@ CASES = {
         [
             (
                 "--json",
-                "--json --base-classes 2 --per-base-class 1 --novel-classes 1 --tasks 1 "
-                "--per-class 1 --steps 2 --ti-steps 2 --quiet",
+                "--json --base-classes 2 --per-base-class 1 --tasks 1 --ways 2 --shots 1 "
+                "--per-class 1 --ddim-steps 2 --ti-steps 2 --quiet",
             )
         ],
     ),
     "{": Case("training"),
+    "tint generate my-classes --out again --config more-glyphs/run.json": Case("classes"),
+    "[generation]": Case("toml", settings="generate"),
     "from tint import DiffusionModel, GenerateConfig, generate": Case(
         "python",
         [
             ('device="cuda", dtype="float16"', 'device="cpu", dtype="float32"'),
-            ("num=200, alpha=0.5", "num=2, alpha=0.5, ti_steps=5, steps=3"),
+            ("num=200, alpha=0.5", "num=2, alpha=0.5, ddim_steps=3, ti=TI(steps=5)"),
             (
                 'generate("my-supports", "herons", model, config)',
                 'generate("my-supports", "herons", model, config, progress=False)',
             ),
         ],
+        prelude="from tint.diffusion.textual_inversion import TextualInversionConfig as TI\n",
     ),
     "tint bench --arch tiny --compare reference --json": Case(
         "bench", [("--compare reference --json", f"--compare reference --json {BENCH_SMALL}")]
@@ -398,6 +411,26 @@ def _check_console(block: Block, home: Path) -> None:
         assert_shows(shown, printed, where)
 
 
+def _check_toml(block: Block, case: Case, where: str) -> None:
+    """A settings file shown on the page is one that its command reads, and sets what it
+    shows."""
+    from tint.commands import commands
+    from tint.config import load, value_at
+
+    command = next(c for c in commands() if c.name == case.settings)
+    path = Path("shown.toml")
+    path.write_text(block.text)
+    settings, given = load(command.settings, command.base(), {}, path)
+    for line in block.text.splitlines():
+        table = re.fullmatch(r"\[(.+)\]", line.strip())
+        if table:
+            prefix = table.group(1) + "."
+        elif "=" in line:
+            key, value = (part.strip() for part in line.split("=", 1))
+            assert str(value_at(settings, prefix + key)) == value, f"{where}: {line}"
+            assert prefix + key in given
+
+
 def _run_scene(scene: str, root: Path, model_dir: Path, monkeypatch) -> None:
     home = root / "home"
     home.mkdir(parents=True, exist_ok=True)
@@ -412,6 +445,9 @@ def _run_scene(scene: str, root: Path, model_dir: Path, monkeypatch) -> None:
         where = f"{block.page}:{block.line}"
         if block.lang == "console":
             _check_console(block, home)
+            continue
+        if block.lang == "toml":
+            _check_toml(block, case, where)
             continue
         if block.lang == "json":
             shown = json.loads(block.text)
@@ -443,7 +479,7 @@ def test_the_pages_run_as_written(scene, tmp_path, model_dir, monkeypatch):
 
 def test_the_committed_benchmark_numbers_are_what_the_readme_shows():
     """The README's benchmark printouts and tables are the committed results, exactly."""
-    from tint.cli import print_benchmark
+    from tint.commands.benchmark import print_benchmark
 
     readme = (ROOT / "README.md").read_text()
     for folder in ("glyphs-hard-1shot", "glyphs-hard-5shot"):
@@ -452,6 +488,11 @@ def test_the_committed_benchmark_numbers_are_what_the_readme_shows():
         with contextlib.redirect_stdout(printed):
             print_benchmark(results, out=None)
         assert printed.getvalue().strip() in readme, folder
+    from tint.commands import demo
+
+    source = "benchmarks/glyphs-hard-1shot-methods"
+    results = json.loads((ROOT / source / "results.json").read_text())
+    assert demo.benchmark_summary(results, source) == json.loads(demo.BENCHMARK.read_text())
     plan = run_tint(["plan", str(ROOT / "benchmarks/glyphs-hard-1shot"), "--half-width", "0.02"])
     assert plan.code == 0 and plan.out.strip() in readme
     for folder in ("glyphs-hard-1shot-methods",):

@@ -4,15 +4,17 @@ import torch
 from diffusers import StableDiffusionPipeline
 
 from tint.data.images import load_class_folders
+from tint.diffusion.generation import GenerateConfig
 from tint.diffusion.model import DiffusionModel
-from tint.diffusion.pipeline import GenerateConfig, specialize
+from tint.diffusion.pipeline import specialize_to
 from tint.diffusion.specialization import Specialization
+from tint.diffusion.textual_inversion import TextualInversionConfig
 
-CONFIG = GenerateConfig.from_preset("fast", ti_steps=6, steps=5)
+CONFIG = GenerateConfig(ddim_steps=5, ti=TextualInversionConfig(steps=6))
 
 
 def test_save_then_load_gives_back_the_same_specialisation(model, supports, tmp_path):
-    specs = specialize(model, load_class_folders(supports), CONFIG, tmp_path, progress=False)
+    specs = specialize_to(tmp_path, model, load_class_folders(supports), CONFIG, progress=False)
     for name, spec in specs.items():
         again = Specialization.load(tmp_path / name)
         assert again.supports == spec.supports and again.support_sizes == spec.support_sizes
@@ -20,12 +22,12 @@ def test_save_then_load_gives_back_the_same_specialisation(model, supports, tmp_
         assert torch.equal(again.latents_T, spec.latents_T)
         assert torch.equal(again.null_embeddings, spec.null_embeddings)
         assert torch.equal(again.token_embedding.embedding, spec.token_embedding.embedding)
-        assert again.null_embeddings.shape[:2] == (3, CONFIG.steps)
+        assert again.null_embeddings.shape[:2] == (3, CONFIG.ddim_steps)
 
 
 def test_the_saved_token_loads_in_a_stock_diffusers_pipeline(model_dir, supports, tmp_path):
     model = DiffusionModel.load(model_dir)
-    specs = specialize(model, load_class_folders(supports), CONFIG, tmp_path, progress=False)
+    specs = specialize_to(tmp_path, model, load_class_folders(supports), CONFIG, progress=False)
     pipe = StableDiffusionPipeline.from_pretrained(model_dir, local_files_only=True)
     for name, spec in specs.items():
         token = spec.token_embedding.token

@@ -3,7 +3,7 @@ import stat
 
 import pytest
 
-from tint.storage import atomic_path, write_json
+from tint.io.storage import atomic_path, write_json
 
 
 def test_written_files_get_the_umask_permissions_not_private_ones(tmp_path):

@@ -6,7 +6,7 @@ import json
 import pytest
 import torch
 
-from tint import world
+from tint.commands import world
 from tint.data import glyphs
 from tint.errors import TintError
 from tint.models.teachers import TeacherConfig, load_backbone, specialize

@@ -12,16 +12,19 @@ from dataclasses import dataclass
 import torch
 import torch.nn.functional as F
 
+from tint.config import setting
+
 
 @dataclass
 class AugmentConfig:
-    scale: tuple[float, float] = (0.85, 1.15)  # zoom factor range
-    rotation: float = 10.0  # degrees, either way
-    shear: float = 0.1  # either way
-    shift: float = 0.1  # fraction of the image side, either way
-    flip: bool = False  # horizontal flip (not for glyphs: a mirrored letter is another class)
-    brightness: float = 0.1  # added, either way, images in [0, 1]
-    contrast: float = 0.1  # relative, either way
+    scale: tuple[float, float] = setting((0.85, 1.15), "zoom factor range", above=0)
+    rotation: float = setting(10.0, "degrees, either way", minimum=0)
+    shear: float = setting(0.1, "either way", minimum=0)
+    shift: float = setting(0.1, "share of the image side, either way", minimum=0)
+    # Not for glyphs: a mirrored letter is another class.
+    flip: bool = setting(False, "horizontal flip of half the images")
+    brightness: float = setting(0.1, "added, either way, to images in [0, 1]", minimum=0)
+    contrast: float = setting(0.1, "relative, either way", minimum=0)
 
     @classmethod
     def for_photos(cls) -> AugmentConfig:

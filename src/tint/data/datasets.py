@@ -3,7 +3,7 @@
 `open_dataset(spec, split)` reads the class lists of one split; images are decoded only when asked
 for. Splits are always called base / val / novel (a layout's train is base, its test is novel).
 
-    glyphs              tint's glyph world: `glyphs.INSTANCES` rendered instances per class
+    glyphs              tint's glyph world: its benchmark instances of each class
     folder:PATH         PATH/<class>/<image>, or PATH/<split>/<class>/<image>
     miniimagenet:PATH   Ravi & Larochelle: PATH/images/*.jpg, PATH/{train,val,test}.csv
     cub:PATH            CUB-200-2011 as distributed, classes split as in Chen et al. 2019
@@ -24,7 +24,7 @@ from PIL import Image
 from tint.data import glyphs
 from tint.data.images import find_class_folders, load_rgb, to_image
 from tint.errors import TintError
-from tint.storage import check_directory
+from tint.io.storage import check_directory
 
 try:
     from numpy._core.multiarray import _reconstruct
@@ -86,7 +86,7 @@ def open_dataset(spec: str, split: str = "novel") -> FewShotDataset:
 def open_glyphs(split: str) -> tuple[Classes, Reader]:
     """tint's glyph world: file ids "0" .. "19" are the class's benchmark instances."""
     by_name = {g.name: g for g in glyphs.split(split)}
-    ids = [str(i) for i in range(glyphs.INSTANCES)]
+    ids = [str(i) for i in range(glyphs.settings().instances)]
     rendered = {}  # class -> (INSTANCES, 3, SIZE, SIZE), rendered when first asked for
 
     def read(cls: str, file_id: str) -> Image.Image:

@@ -6,7 +6,6 @@ are drawn around it."""
 
 from __future__ import annotations
 
-import hashlib
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -14,7 +13,8 @@ import torch
 
 from tint.data.datasets import FewShotDataset
 from tint.errors import TintError
-from tint.storage import read_json, write_json
+from tint.io import seeds
+from tint.io.storage import write_json
 
 
 @dataclass
@@ -31,20 +31,6 @@ class Episode:
             "support": self.support,
             "query": self.query,
         }
-
-    @classmethod
-    def from_json(cls, d: dict) -> Episode:
-        return cls(
-            int(d["index"]),
-            list(d["classes"]),
-            {c: list(ids) for c, ids in d["support"].items()},
-            {c: list(ids) for c, ids in d["query"].items()},
-        )
-
-
-def episode_generator(seed: int, index: int) -> torch.Generator:
-    digest = hashlib.sha256(f"{seed}/{index}".encode()).digest()
-    return torch.Generator().manual_seed(int.from_bytes(digest[:8], "little") >> 1)
 
 
 def sample_episode(
@@ -77,7 +63,7 @@ def sample_episode(
     _check_ways(dataset, ways)
     _check_shots_and_queries(shots, queries)
     _check_class_sizes(dataset, shots, queries)
-    g = episode_generator(seed, index)
+    g = seeds.generator(seed, index)
     names = list(dataset.classes)
     if similarity is None:
         picks = torch.randperm(len(names), generator=g)[:ways].tolist()
@@ -113,16 +99,6 @@ def sample_episodes(
 
 def write_episodes(path: str | Path, episodes: list[Episode]) -> None:
     write_json(path, {"episodes": [e.to_json() for e in episodes]})
-
-
-def read_episodes(path: str | Path) -> list[Episode]:
-    path = Path(path)
-    if not path.is_file():
-        raise TintError(f"{path}: no such episode file")
-    try:
-        return [Episode.from_json(e) for e in read_json(path)["episodes"]]
-    except (ValueError, KeyError, TypeError, AttributeError) as e:
-        raise TintError(f"{path}: not an episode file ({type(e).__name__}: {e})") from None
 
 
 def _where(dataset: FewShotDataset) -> str:

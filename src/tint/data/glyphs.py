@@ -16,26 +16,53 @@ stroke segment, so thousands of glyphs render in a fraction of a second."""
 from __future__ import annotations
 
 import functools
-import hashlib
 import json
 from dataclasses import dataclass
 from pathlib import Path
 
 import torch
 
+from tint.config import from_dict, group, read_file, setting
 from tint.errors import TintError
-from tint.storage import write_png
+from tint.io import seeds
+from tint.io.storage import write_png
 
-SIZE = 32  # pixels
-INSTANCES = 20  # per class in the benchmark, as Omniglot
-SPLIT_SEED = 1406  # fixes the base/val/novel split
-SPLITS = {"base": 0.7, "val": 0.1, "novel": 0.2}
-# Two glyphs are one class if their stroke centrelines, scaled to 27 px, are within this many
-# pixels of each other (Hausdorff; see `shape_distances`). Below it, nearly every nearest pair
-# is one letter in two font styles, or kana differing by a mark too small to see at 32 px;
-# above it, different letters (E/F, C/G, U/V) start to appear. docs/GLYPHS.md shows both.
-MERGE_THRESHOLD = 3.0
+SPLITS = ("base", "val", "novel")
+WORLD = Path(__file__).resolve().parent.parent / "configs" / "glyphs.toml"
 CATALOGUE = Path(__file__).resolve().parent.parent / "assets" / "glyph_classes.json"
+
+
+@dataclass(frozen=True)
+class Rendering:
+    """How an instance varies: each drawn uniformly within these limits."""
+
+    jitter: float = setting(0.012, "stroke points, in units of the glyph's longer side")
+    angle: float = setting(0.17, "rotation, radians either way")
+    shear: float = setting(0.15, "either way")
+    scale: tuple[float, float] = setting((0.7, 0.92), "the longer side, as a share of the image")
+    aspect: float = setting(0.06, "x and y scaled apart by up to this, either way")
+    shift: float = setting(2.0, "pixels, either way")
+    pen: tuple[float, float] = setting((1.0, 2.4), "pen width, pixels")
+
+
+@dataclass(frozen=True)
+class GlyphSettings:
+    size: int = setting(32, "pixels, square")
+    instances: int = setting(20, "benchmark instances per class")
+    split_seed: int = setting(1406, "fixes the base/val/novel split")
+    # Two glyphs are one class if their stroke centrelines, scaled to 27 px, are within this many
+    # pixels of each other (Hausdorff; see `shape_distances`). Below it, nearly every nearest
+    # pair is one letter in two font styles, or kana differing by a mark too small to see at 32
+    # px; above it, different letters (E/F, C/G, U/V) start to appear. docs/GLYPHS.md shows both.
+    merge_threshold: float = setting(3.0, "px at 27 px")
+    splits: dict[str, float] = setting(factory=dict, help="share of the classes in each split")
+    rendering: Rendering = group(Rendering, "how an instance varies")
+
+
+@functools.cache
+def settings() -> GlyphSettings:
+    """The glyph benchmark as the world file (configs/glyphs.toml) defines it."""
+    return from_dict(GlyphSettings, read_file(WORLD)["benchmark"], f"{WORLD} [benchmark]")
 
 
 @dataclass(frozen=True)
@@ -78,12 +105,13 @@ def _normalise(strokes) -> tuple[torch.Tensor, torch.Tensor]:
 def _centreline_distance(points, segments, transform, shift) -> torch.Tensor:
     """Each pixel's distance to the nearest stroke centreline, for a batch: points (B, P, 2),
     segments (B, S, 2) (padding repeats a segment), transform (B, 2, 2) maps to pixels, shift
-    (B, 2) in pixels. Returns (B, SIZE * SIZE)."""
-    p = points @ transform.transpose(1, 2) + (SIZE / 2 + shift)[:, None]  # (B, P, 2) pixels
+    (B, 2) in pixels. Returns (B, size * size)."""
+    size = settings().size
+    p = points @ transform.transpose(1, 2) + (size / 2 + shift)[:, None]  # (B, P, 2) pixels
     idx = segments[..., None].expand(-1, -1, -1, 2)  # (B, S, 2, 2)
     ends = torch.gather(p[:, None].expand(-1, segments.shape[1], -1, -1), 2, idx)
     a, b = ends[:, :, 0], ends[:, :, 1]  # (B, S, 2)
-    ax = torch.arange(SIZE, dtype=torch.float32) + 0.5
+    ax = torch.arange(size, dtype=torch.float32) + 0.5
     pix = torch.stack(torch.meshgrid(ax, ax, indexing="xy"), -1).reshape(1, 1, -1, 2)  # (1,1,N,2)
     ab = (b - a)[:, :, None]  # (B, S, 1, 2)
     ap = pix - a[:, :, None]  # (B, S, N, 2)
@@ -93,7 +121,8 @@ def _centreline_distance(points, segments, transform, shift) -> torch.Tensor:
 
 def _ink(distance: torch.Tensor, width: torch.Tensor) -> torch.Tensor:
     """A pen of `width` pixels: ink falls off linearly over one pixel at its edge."""
-    return (width[:, None] / 2 + 0.5 - distance).clamp(0, 1).reshape(-1, SIZE, SIZE)
+    size = settings().size
+    return (width[:, None] / 2 + 0.5 - distance).clamp(0, 1).reshape(-1, size, size)
 
 
 def _batch(glyphs: list[Glyph]) -> tuple[torch.Tensor, torch.Tensor]:
@@ -109,21 +138,16 @@ def _batch(glyphs: list[Glyph]) -> tuple[torch.Tensor, torch.Tensor]:
 
 
 def _plain_distance(glyphs: list[Glyph], fill: float = 0.85) -> torch.Tensor:
-    """Centreline distance maps (B, SIZE * SIZE) of the glyphs as the font draws them, scaled so
+    """Centreline distance maps (B, size * size) of the glyphs as the font draws them, scaled so
     the longer side spans `fill` of the image."""
     points, segments = _batch(glyphs)
     n = len(glyphs)
-    transform = torch.eye(2).expand(n, 2, 2) * (fill * SIZE)
+    transform = torch.eye(2).expand(n, 2, 2) * (fill * settings().size)
     return _centreline_distance(points, segments, transform, torch.zeros(n, 2))
 
 
-def plain(glyphs: list[Glyph], width: float = 1.5) -> torch.Tensor:
-    """Renderings with no randomness, (B, SIZE, SIZE) ink: the shape as the font draws it."""
-    return _ink(_plain_distance(glyphs), torch.full((len(glyphs),), width))
-
-
 def render(glyphs: list[Glyph], generator: torch.Generator) -> torch.Tensor:
-    """One random instance of each glyph: (B, 3, SIZE, SIZE) float in [0, 1], ink black."""
+    """One random instance of each glyph: (B, 3, size, size) float in [0, 1], ink black."""
     points, segments = _batch(glyphs)
     return _render(points, segments, _draw(len(glyphs), points.shape[1], generator))
 
@@ -146,14 +170,15 @@ def _draw(n: int, num_points: int, generator: torch.Generator) -> dict[str, torc
     def uniform(lo, hi, *shape):
         return lo + (hi - lo) * torch.rand(n, *shape, generator=generator)
 
+    r = settings().rendering
     return {
-        "jitter": 0.012 * torch.randn((n, num_points, 2), generator=generator),  # of the strokes
-        "angle": uniform(-0.17, 0.17),  # about +-10 degrees
-        "shear": uniform(-0.15, 0.15),
-        "scale": uniform(0.7, 0.92, 1),
-        "aspect": 1 + uniform(-0.06, 0.06, 2),  # x and y
-        "shift": uniform(-2, 2, 2),  # pixels
-        "width": uniform(1.0, 2.4),  # of the pen, pixels
+        "jitter": r.jitter * torch.randn((n, num_points, 2), generator=generator),
+        "angle": uniform(-r.angle, r.angle),
+        "shear": uniform(-r.shear, r.shear),
+        "scale": uniform(*r.scale, 1),
+        "aspect": 1 + uniform(-r.aspect, r.aspect, 2),  # x and y
+        "shift": uniform(-r.shift, r.shift, 2),
+        "width": uniform(*r.pen),
     }
 
 
@@ -163,7 +188,7 @@ def _render(points, segments, d: dict[str, torch.Tensor]) -> torch.Tensor:
     rotation = torch.stack([torch.stack([cos, -sin], -1), torch.stack([sin, cos], -1)], -2)
     shearing = torch.eye(2).repeat(n, 1, 1)
     shearing[:, 0, 1] = d["shear"]
-    transform = rotation @ shearing @ torch.diag_embed(d["scale"] * SIZE * d["aspect"])
+    transform = rotation @ shearing @ torch.diag_embed(d["scale"] * settings().size * d["aspect"])
     distance = _centreline_distance(points + d["jitter"], segments, transform, d["shift"])
     paper = 1 - _ink(distance, d["width"])
     return ((paper * 255).round() / 255)[:, None].expand(-1, 3, -1, -1).contiguous()
@@ -209,8 +234,9 @@ def distinct_shapes(glyphs: list[Glyph], threshold: float) -> list[list[int]]:
 
 def build_catalogue() -> dict:
     """Work out the glyph classes from the fonts (about 20 s): identical stroke sets, then near-
-    identical shapes, are merged; classes are split by SPLIT_SEED. The result is shipped as
+    identical shapes, are merged; classes are split by the split seed. The result is shipped as
     CATALOGUE; `catalogue()` reads it."""
+    world = settings()
     unique: dict[tuple, tuple[str, list]] = {}
     members: dict[tuple, list[str]] = {}
     for gid, strokes in _font_glyphs():
@@ -223,17 +249,17 @@ def build_catalogue() -> dict:
     shapes = [Glyph(unique[k][0], "", *_normalise(unique[k][1]), ()) for k in keys]
     classes = sorted(
         [shapes[g[0]].name, sorted(m for i in g for m in members[keys[i]])]
-        for g in distinct_shapes(shapes, MERGE_THRESHOLD)
+        for g in distinct_shapes(shapes, world.merge_threshold)
     )
-    order = torch.randperm(len(classes), generator=torch.Generator().manual_seed(SPLIT_SEED))
-    n_base = round(SPLITS["base"] * len(classes))
-    n_val = round(SPLITS["val"] * len(classes))
+    order = torch.randperm(len(classes), generator=torch.Generator().manual_seed(world.split_seed))
+    n_base = round(world.splits["base"] * len(classes))
+    n_val = round(world.splits["val"] * len(classes))
     split_of = {}
     for rank, i in enumerate(order.tolist()):
         split_of[i] = "base" if rank < n_base else "val" if rank < n_base + n_val else "novel"
     return {
-        "merge_threshold": MERGE_THRESHOLD,
-        "split_seed": SPLIT_SEED,
+        "merge_threshold": world.merge_threshold,
+        "split_seed": world.split_seed,
         "classes": [
             {"name": name, "word": _word(i), "split": split_of[i], "members": merged}
             for i, (name, merged) in enumerate(classes)
@@ -258,20 +284,19 @@ def split(name: str) -> list[Glyph]:
     return catalogue()[name]
 
 
-def instance_generator(glyph: Glyph, index: int) -> torch.Generator:
-    digest = hashlib.sha256(f"glyphs/{glyph.name}/{index}".encode()).digest()
-    return torch.Generator().manual_seed(int.from_bytes(digest[:8], "little") >> 1)
+def benchmark_instances(glyph: Glyph, count: int | None = None) -> torch.Tensor:
+    """The benchmark's first `count` (default: all) instances of one class, (count, 3, size,
+    size): a function of the class alone."""
+    count = settings().instances if count is None else count
+    return render_each(
+        [glyph] * count, [seeds.generator("glyphs", glyph.name, i) for i in range(count)]
+    )
 
 
-def benchmark_instances(glyph: Glyph, count: int = INSTANCES) -> torch.Tensor:
-    """The benchmark's instances of one class: (count, 3, SIZE, SIZE), a function of the class."""
-    return render_each([glyph] * count, [instance_generator(glyph, i) for i in range(count)])
-
-
-def write_split(name: str, out: str | Path, count: int = INSTANCES) -> int:
+def write_split(name: str, out: str | Path, count: int | None = None) -> int:
     """Write a split as class folders out/<class>/<i>.png; returns the number of classes."""
     from tint.data.images import to_image
-    from tint.run_folder import writable_folder
+    from tint.io.run_folder import writable_folder
 
     glyphs = split(name)
     with writable_folder(out) as folder:
@@ -283,3 +308,26 @@ def write_split(name: str, out: str | Path, count: int = INSTANCES) -> int:
 
 def caption(glyph: Glyph) -> str:
     return f"a drawing of a {glyph.word}"
+
+
+def draw_captioned(n: int, generator: torch.Generator) -> tuple[torch.Tensor, list[str]]:
+    """Fresh random instances of random base classes, captioned "a drawing of a <word>"."""
+    base = split("base")
+    picks = torch.randint(len(base), (n,), generator=generator).tolist()
+    chosen = [base[i] for i in picks]
+    return render(chosen, generator), [caption(g) for g in chosen]
+
+
+def draw_labelled(n: int, generator: torch.Generator) -> tuple[torch.Tensor, list[int]]:
+    """Fresh random instances of random base classes, with their indices in `split("base")`."""
+    base = split("base")
+    picks = torch.randint(len(base), (n,), generator=generator).tolist()
+    return render([base[i] for i in picks], generator), picks
+
+
+def base_held_out(per_class: int = 2) -> tuple[torch.Tensor, torch.Tensor]:
+    """The benchmark's first instances of every base class (never drawn in training, which
+    renders fresh random ones), with their class indices."""
+    base = split("base")
+    images = torch.cat([benchmark_instances(g, per_class) for g in base])
+    return images, torch.arange(len(base)).repeat_interleave(per_class)

@@ -13,7 +13,7 @@ import torch.nn.functional as F
 from PIL import Image, ImageOps, UnidentifiedImageError
 
 from tint.errors import TintError
-from tint.storage import check_directory, describe_os_error
+from tint.io.storage import check_directory, describe_os_error
 
 MIN_SIDE = 8  # pixels: smaller images hold too little to learn a class from
 # More pixels than this is refused before decoding: PIL's own decompression-bomb limit, about

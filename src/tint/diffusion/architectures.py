@@ -5,10 +5,12 @@ from __future__ import annotations
 
 import json
 import string
-from dataclasses import asdict, dataclass, field
+from dataclasses import asdict, dataclass
 from pathlib import Path
 
 import torch
+
+from tint.config import setting
 
 # CLIP's byte-level BPE sees a word as its characters, the last one marked with "</w>".
 _SYMBOLS = string.ascii_lowercase + string.digits
@@ -16,16 +18,21 @@ _SYMBOLS = string.ascii_lowercase + string.digits
 
 @dataclass
 class TinyArchitecture:
-    image_size: int = 32  # pixels, square
-    vae_channels: tuple[int, ...] = (32, 64, 64)  # len - 1 halvings: 32 px -> 8 x 8 latents
-    latent_channels: int = 4
-    unet_channels: tuple[int, ...] = (64, 128)
-    attention_head_dim: int = 8
-    text_width: int = 128
-    text_layers: int = 3
-    text_heads: int = 4
-    max_prompt_tokens: int = 16
-    words: list[str] = field(default_factory=lambda: ["a", "photo", "drawing", "of", "object"])
+    image_size: int = setting(32, "pixels, square", minimum=8)
+    vae_channels: tuple[int, ...] = setting(
+        (32, 64, 64), "VAE channels per level; each level after the first halves", minimum=1
+    )
+    latent_channels: int = setting(4, "channels of a latent", minimum=1)
+    unet_channels: tuple[int, ...] = setting((64, 128), "UNet channels per level", minimum=1)
+    attention_head_dim: int = setting(8, "channels per attention head", minimum=1)
+    text_width: int = setting(128, "the text encoder's width", minimum=1)
+    text_layers: int = setting(3, "the text encoder's layers", minimum=1)
+    text_heads: int = setting(4, "the text encoder's attention heads", minimum=1)
+    max_prompt_tokens: int = setting(16, "tokens of a prompt", minimum=2)
+    words: list[str] = setting(
+        factory=lambda: ["a", "photo", "drawing", "of", "object"],
+        help="the tokenizer's words, each one token (listed first, first merged)",
+    )
 
 
 def write_tokenizer(directory: Path, words: list[str], max_length: int):

@@ -11,7 +11,8 @@ import torch
 
 from tint.diffusion.memory import FittingBatch
 from tint.errors import TintError
-from tint.storage import check_directory
+from tint.io.pretrained import loading
+from tint.io.storage import check_directory
 
 DTYPES = {"float32": torch.float32, "bfloat16": torch.bfloat16, "float16": torch.float16}
 
@@ -23,16 +24,6 @@ COMPONENTS = {
     "tokenizer": "tokenizer_config.json",
     "scheduler": "scheduler_config.json",
 }
-
-
-def quiet_libraries() -> None:
-    """Keep diffusers' and transformers' advice and loading bars off the user's terminal."""
-    from diffusers.utils import logging as diffusers_logging
-    from transformers.utils import logging as transformers_logging
-
-    for logging in (diffusers_logging, transformers_logging):
-        logging.set_verbosity_error()
-        logging.disable_progress_bar()
 
 
 def check_model_dir(path: str | Path) -> Path:
@@ -87,20 +78,16 @@ class DiffusionModel:
         from diffusers import AutoencoderKL, DDIMScheduler, UNet2DConditionModel
         from transformers import CLIPTextModel, CLIPTokenizer
 
-        quiet_libraries()
         path = check_model_dir(path)
         dev = resolve_device(device)
         dt = DTYPES[dtype] if isinstance(dtype, str) else dtype
-        try:
+        with loading(path, "model"):
             kw = {"local_files_only": True}
             unet = UNet2DConditionModel.from_pretrained(path / "unet", **kw)
             vae = AutoencoderKL.from_pretrained(path / "vae", **kw)
             text_encoder = CLIPTextModel.from_pretrained(path / "text_encoder", **kw)
             tokenizer = CLIPTokenizer.from_pretrained(path / "tokenizer", **kw)
             scheduler = DDIMScheduler.from_pretrained(path / "scheduler", **kw)
-        except Exception as e:  # diffusers and transformers fail in many ways on a bad folder
-            first = str(e).strip().splitlines()[0] if str(e).strip() else type(e).__name__
-            raise TintError(f"{path}: cannot load the model ({first})") from None
         for module in (unet, vae, text_encoder):
             module.requires_grad_(False).eval()
         unet.to(dev, dt)

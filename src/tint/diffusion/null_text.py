@@ -14,6 +14,7 @@ from dataclasses import dataclass
 import torch
 from tqdm.auto import tqdm
 
+from tint.config import setting
 from tint.diffusion import ddim
 from tint.diffusion.memory import FittingBatch
 from tint.diffusion.model import DiffusionModel
@@ -22,10 +23,9 @@ from tint.errors import TintError
 
 @dataclass
 class NullTextConfig:
-    inner_steps: int = 10  # Adam steps per timestep, at most
-    lr: float = 1e-2  # Adam learning rate
-    tolerance: float = 1e-5  # a support stops once its step MSE is below this
-    guidance: float = 7.5  # classifier-free guidance scale the embeddings are fitted for
+    inner_steps: int = setting(10, "Adam steps per timestep, at most", minimum=1)
+    lr: float = setting(1e-2, "Adam's learning rate", above=0)
+    tolerance: float = setting(1e-5, "a support stops once its step MSE is below this", minimum=0)
 
 
 @dataclass
@@ -41,16 +41,17 @@ def invert(
     cond: torch.Tensor,
     steps: int,
     config: NullTextConfig,
+    guidance: float = 7.5,
     progress: bool = True,
 ) -> Inversion:
     """Invert a batch of support latents z0 (B, C, h, w), each with its own prompt embedding
-    cond (B, L, D), for a `steps`-step guided DDIM sampler."""
+    cond (B, L, D), for a `steps`-step DDIM sampler guided at scale `guidance`."""
     cond = cond.detach()
     fitting = FittingBatch(len(z0), "null-text inversion")
     parts = [
         result
         for _, result in fitting.slices(
-            len(z0), lambda p: _invert(model, z0[p], cond[p], steps, config, progress)
+            len(z0), lambda p: _invert(model, z0[p], cond[p], steps, config, guidance, progress)
         )
     ]
     return Inversion(
@@ -60,7 +61,7 @@ def invert(
     )
 
 
-def _invert(model, z0, cond, steps, config, progress) -> Inversion:
+def _invert(model, z0, cond, steps, config, guidance, progress) -> Inversion:
     path = ddim.invert(model, z0, cond, steps, progress=False)  # z_0 .. z_N
     grid = ddim.timesteps(model.num_train_timesteps, steps)
     empty = model.encode_text([""]).detach().float()  # (1, L, D)
@@ -77,10 +78,10 @@ def _invert(model, z0, cond, steps, config, progress) -> Inversion:
         target = path[len(grid) - 1 - i]
         with torch.no_grad():
             eps_c = model.predict_noise(z, t, cond)
-        null, count = _fit_step(model, z, t, eps_c, target, null, (a_t, a_prev), config)
+        null, count = _fit_step(model, z, t, eps_c, target, null, (a_t, a_prev), config, guidance)
         with torch.no_grad():
             eps_u = model.predict_noise(z, t, null)
-            z = ddim.move(z, eps_u + config.guidance * (eps_c - eps_u), a_t, a_prev)
+            z = ddim.move(z, eps_u + guidance * (eps_c - eps_u), a_t, a_prev)
         nulls.append(null.clone())
         used.append(count)
     result = torch.stack(nulls)
@@ -89,7 +90,7 @@ def _invert(model, z0, cond, steps, config, progress) -> Inversion:
     return Inversion(path[-1], result, torch.stack(used))
 
 
-def _fit_step(model, z, t, eps_c, target, null, alphas, config):
+def _fit_step(model, z, t, eps_c, target, null, alphas, config, guidance):
     """Adam on the unconditional embedding of every support for one timestep.
     Returns the new (B, L, D) embeddings and the (B,) number of steps each one took."""
     a_t, a_prev = alphas
@@ -103,7 +104,7 @@ def _fit_step(model, z, t, eps_c, target, null, alphas, config):
         u = null[active].requires_grad_(True)
         with torch.enable_grad():
             eps_u = model.predict_noise(z[active], t, u)
-            guided = eps_u + config.guidance * (eps_c[active] - eps_u)
+            guided = eps_u + guidance * (eps_c[active] - eps_u)
             prev = ddim.move(z[active], guided, a_t, a_prev)
             loss = ((prev - target[active]) ** 2).flatten(1).mean(1)  # (b,)
             (grad,) = torch.autograd.grad(loss.sum(), u)

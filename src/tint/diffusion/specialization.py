@@ -16,7 +16,7 @@ from pathlib import Path
 import torch
 
 from tint.errors import TintError
-from tint.storage import read_json_object, read_safetensors, write_json, write_safetensors
+from tint.io.storage import read_json_object, read_safetensors, write_json, write_safetensors
 
 EMBEDS = "learned_embeds.safetensors"
 TI_JSON = "textual_inversion.json"

@@ -7,33 +7,27 @@ stays exactly as loaded."""
 
 from __future__ import annotations
 
-import hashlib
 from dataclasses import dataclass
 from functools import partial
 
 import torch
 from tqdm.auto import tqdm
 
+from tint.config import SettingError, setting
 from tint.diffusion.memory import FittingBatch
 from tint.diffusion.model import DiffusionModel
 from tint.errors import TintError
+from tint.io import seeds
 
 
 @dataclass
 class TextualInversionConfig:
-    steps: int = 300  # optimisation steps (all classes advance together)
-    lr: float = 5e-3  # AdamW, constant
-    batch: int = 4  # images per class per step
-    min_timestep: int = 250  # timesteps are drawn from [min_timestep, T)
-    template: str = "a photo of a {}"  # prompt; {} is the class token
-    init_word: str = "object"  # the token starts from this word's embedding
-
-
-def class_generator(seed: int, name: str) -> torch.Generator:
-    """A random stream that depends on (seed, class name) only, so a class trains the same
-    whether it is batched with others or alone."""
-    digest = hashlib.sha256(f"{seed}/{name}".encode()).digest()
-    return torch.Generator().manual_seed(int.from_bytes(digest[:8], "little") >> 1)
+    steps: int = setting(300, "optimisation steps (all classes advance together)", minimum=1)
+    lr: float = setting(5e-3, "AdamW's learning rate, constant", above=0)
+    batch: int = setting(4, "images per class per step", minimum=1)
+    min_timestep: int = setting(250, "timesteps are drawn from [this, T)", minimum=0)
+    template: str = setting("a photo of a {}", "the prompt; {} is the class token")
+    init_word: str = setting("object", "the token starts from this word's embedding")
 
 
 def add_tokens(model: DiffusionModel, tokens: list[str], init_word: str) -> list[int]:
@@ -43,7 +37,7 @@ def add_tokens(model: DiffusionModel, tokens: list[str], init_word: str) -> list
     tok = model.tokenizer
     init_ids = tok(init_word, add_special_tokens=False).input_ids
     if not init_ids:
-        raise TintError(f"--init-word {init_word!r} gives no tokens")
+        raise SettingError("ti.init_word", f"{init_word!r} gives no tokens")
     fresh = [t for t in tokens if t not in tok.get_vocab()]
     tok.add_tokens(fresh)
     ids = tok.convert_tokens_to_ids(tokens)
@@ -95,11 +89,12 @@ def train(
     prompts = model.tokenize([config.template.format(t) for t in tokens])  # (C, L)
     sample_prompts = prompts.repeat_interleave(config.batch, 0)  # (C*batch, L)
     fitting = FittingBatch(len(sample_prompts), "textual inversion")
-    generators = [class_generator(seed, t) for t in tokens]
+    # A class's stream depends on (seed, token) only: it trains the same batched or alone.
+    generators = [seeds.generator(seed, t) for t in tokens]
     optimizer = torch.optim.AdamW([learned], lr=config.lr)
     T = model.num_train_timesteps
     if not 0 <= config.min_timestep < T:
-        raise TintError(f"--min-timestep must be in [0, {T}), got {config.min_timestep}")
+        raise SettingError("ti.min_timestep", f"must be below {T}, got {config.min_timestep}")
     hook = embedding.register_forward_hook(splice)
     try:
         for _ in tqdm(range(config.steps), desc="textual inversion", disable=not progress):
@@ -121,7 +116,7 @@ def train(
         hook.remove()
     result = learned.detach()
     if not torch.isfinite(result).all():
-        raise TintError("textual inversion diverged (non-finite embedding); lower --ti-lr")
+        raise SettingError("ti.lr", "textual inversion diverged (a non-finite embedding): lower it")
     with torch.no_grad():
         embedding.weight[ids] = result
     return result.cpu()
@@ -139,31 +134,3 @@ def _backward(model, prompts, z0, noise, t, batch: int, part: slice) -> None:
     ).sample.float()
     error = (pred - model.training_target(z0[part], noise[part], t[part])).pow(2)
     (error.flatten(1).mean(1).sum() / batch).backward()
-
-
-@torch.no_grad()
-def denoising_loss(
-    model: DiffusionModel,
-    tokens: list[str],
-    latents: list[torch.Tensor],
-    template: str,
-    min_timestep: int = 250,
-    draws: int = 32,
-    seed: int = 1234,
-) -> list[float]:
-    """Per class, the mean epsilon-MSE of the model on its supports prompted with its token,
-    over `draws` fixed (timestep, noise) pairs per support: the quantity textual inversion
-    minimises, measured on draws it did not train on. Tokens must be installed in the model."""
-    prompts = model.tokenize([template.format(t) for t in tokens])
-    text = model.text_encoder(prompts)[0]
-    losses = []
-    for c, lat in enumerate(latents):
-        g = torch.Generator().manual_seed(seed)
-        z0 = lat.repeat_interleave(draws, 0).to(model.device)
-        noise = torch.randn(z0.shape, generator=g).to(model.device)
-        t = torch.randint(min_timestep, model.num_train_timesteps, (len(z0),), generator=g)
-        t = t.to(model.device)
-        cond = text[c : c + 1].expand(len(z0), -1, -1)
-        eps = model.predict_noise(model.add_noise(z0, noise, t), t, cond)
-        losses.append(float((eps - noise).pow(2).mean()))
-    return losses

@@ -15,24 +15,24 @@ of every episode read, before anything is written."""
 from __future__ import annotations
 
 import csv
-import dataclasses
 import hashlib
 import io
+from dataclasses import dataclass
 from pathlib import Path
 
 import torch
 import torch.nn.functional as F
 from tqdm.auto import tqdm
 
-from tint import world
-from tint.data.datasets import open_dataset
+from tint.config import SettingError, check_all, group, setting, to_dict
+from tint.data.datasets import SPLITS, open_dataset
 from tint.data.episodes import sample_episodes, write_episodes
 from tint.data.images import to_tensor
 from tint.diffusion.model import DiffusionModel
-from tint.errors import TintError
 from tint.eval import variance
 from tint.eval.methods import (
     DIFFUSION,
+    METHODS,
     MethodSettings,
     TaskRunner,
     UnlabeledPool,
@@ -40,89 +40,86 @@ from tint.eval.methods import (
     load_task,
     parse_method,
 )
-from tint.eval.report import bar_chart, table, write_report
+from tint.io.report import bar_chart, table, write_report
+from tint.io.run_folder import RunFolder
+from tint.io.storage import atomic_path, write_json
 from tint.models.teachers import load_backbone
-from tint.run_folder import RunFolder
-from tint.storage import atomic_path, write_json
 
 POOL_SIZE = 12000  # unlabelled images mined by `retrieval`, at most
 
 
+@dataclass
+class BenchmarkSettings:
+    dataset: str | None = setting(
+        None, "glyphs, folder:PATH, miniimagenet:PATH, cub:PATH or cifarfs:PATH"
+    )
+    split: str = setting("novel", "base, val or novel", choices=SPLITS)
+    hard: bool = setting(
+        False,
+        "hard episodes: a random class and the N-1 classes most like it under the teacher's "
+        "features, instead of N classes drawn uniformly",
+    )
+    ways: int = setting(5, "classes per episode", minimum=2)
+    shots: int = setting(5, "supports per class", minimum=1)
+    queries: int | None = setting(15, "queries per class, or all", minimum=1, none="all")
+    episodes: int = setting(20, "episodes", minimum=1)
+    methods: list[str] = setting(
+        factory=lambda: ["teacher", "supports", "tint"],
+        help=f"comma-separated, from {','.join(METHODS)} (tint:A for alpha A)",
+    )
+    out: str | None = setting(None, "output directory (new, or with --resume)")
+    model: str | None = setting(None, "Stable Diffusion directory (default: the shipped one)")
+    teacher: str | None = setting(None, "teacher directory (default: the shipped glyph teacher)")
+    setup: MethodSettings = group(MethodSettings, "how each method runs", prefix="")
+
+
 def run_benchmark(
-    dataset: str,
-    out: str | Path,
-    ways: int,
-    shots: int,
-    queries: int | None,
-    episodes: int,
-    methods: list[str],
-    settings: MethodSettings,
-    split: str = "novel",
-    model_dir: str | Path | None = None,
-    teacher_dir: str | Path | None = None,
+    settings: BenchmarkSettings,
+    model_dir: str | Path,
+    teacher_dir: str | Path,
     resume: bool = False,
     progress: bool = True,
-    hard: bool = False,
 ) -> dict:
-    """Run `methods` on `episodes` N-way K-shot episodes of a dataset split; returns the
-    results (see the module doc). `queries` None: every image of a class not in the support.
-    `hard`: each episode is a random class and the N - 1 classes most like it under the
-    teacher's features (see `class_similarity`), instead of N classes drawn uniformly."""
-    out = Path(out)
+    """Run the methods on N-way K-shot episodes of a dataset split; returns the results (see
+    the module doc). The model and teacher folders are those of `settings`, or these."""
+    check_all(settings)
+    out, methods, split = Path(settings.out), settings.methods, settings.split
+    ways, shots, queries = settings.ways, settings.shots, settings.queries
+    seed = settings.setup.seed
     check_methods(methods)
-    if episodes < 1:
-        raise TintError(f"--episodes must be at least 1, got {episodes}")
     if "retrieval" in methods and split == "base":
-        raise TintError(
-            "retrieval mines the base split, so it cannot be benchmarked on it: "
-            "use --split val or novel"
-        )
-    data = open_dataset(dataset, split)
-    sample_episodes(data, ways, shots, queries, settings.seed, 1)  # checks before slow work
+        raise SettingError("split", "base is the pool retrieval mines: choose val or novel")
+    data = open_dataset(settings.dataset, split)
+    sample_episodes(data, ways, shots, queries, seed, 1)  # checks before slow work
     RunFolder(out, None, resume).check()
-    backbone = load_backbone(teacher_dir or world.DEFAULT_TEACHER)
-    similarity = class_similarity(data, backbone, progress) if hard else None
-    drawn = sample_episodes(data, ways, shots, queries, settings.seed, episodes, similarity)
+    backbone = load_backbone(settings.teacher or teacher_dir)
+    similarity = class_similarity(data, backbone, progress) if settings.hard else None
+    drawn = sample_episodes(data, ways, shots, queries, seed, settings.episodes, similarity)
     generative = any(parse_method(m)[0] in DIFFUSION for m in methods)
-    model = DiffusionModel.load(model_dir or world.DEFAULT_MODEL) if generative else None
+    model = DiffusionModel.load(settings.model or model_dir) if generative else None
     for episode in tqdm(drawn, desc="checking images", disable=not progress, leave=False):
         for name in episode.classes:
             for file_id in episode.support[name] + episode.query[name]:
                 data.image(name, file_id)
-    unlabeled = _unlabeled_pool(dataset, backbone, progress) if "retrieval" in methods else None
-
-    run = {
-        "dataset": dataset,
-        "split": split,
-        "hard": hard,
-        "ways": ways,
-        "shots": shots,
-        "queries": queries,
-        "episodes": episodes,
-        "methods": methods,
-        # The shipped models are named "default", not by path, so a run resumes in any checkout.
-        "teacher": _model_name(teacher_dir),
-        "model": _model_name(model_dir) if generative else None,
-        "settings": _jsonable(dataclasses.asdict(settings)),
-    }
+    unlabeled = None
+    if "retrieval" in methods:
+        unlabeled = _unlabeled_pool(settings.dataset, backbone, progress)
+    run = to_dict(settings)
     # More episodes or more methods extend a run; anything else would make other results.
-    with RunFolder(out, run, resume, may_change=("episodes", "methods")):
+    with RunFolder(out, run, resume, may_change=("out", "episodes", "methods")):
         write_episodes(out / "episodes.json", drawn)
-
-        runner = TaskRunner(backbone, settings, model=model, unlabeled=unlabeled, progress=progress)
+        runner = TaskRunner(
+            backbone, settings.setup, model=model, unlabeled=unlabeled, progress=progress
+        )
         rows = []
         for episode in tqdm(drawn, desc="episodes", disable=not progress):
             folder = out / "episodes" / f"{episode.index:04d}"
-            task = load_task(data, episode, folder / "supports", backbone.input_size, settings.seed)
+            task = load_task(data, episode, folder / "supports", backbone.input_size, seed)
             counts = runner.run(task, methods, folder)
             rows.append({"index": episode.index, "classes": episode.classes, "methods": counts})
             results = summarize_run(rows, methods)
             _write_results(out, results, run)
         return {**results, "settings": run}
-
-
-def _model_name(directory) -> str:
-    return str(Path(directory).resolve()) if directory else "default"
 
 
 def class_similarity(data, backbone, progress: bool = True, per_class: int = 20) -> torch.Tensor:
@@ -157,14 +154,6 @@ def _class_similarity(data, backbone, progress: bool, per_class: int) -> torch.T
         means.append(F.normalize(backbone.embed(x), dim=1).mean(0))
     means = F.normalize(torch.stack(means), dim=1)
     return means @ means.T
-
-
-def _jsonable(value):
-    if isinstance(value, dict):
-        return {k: _jsonable(v) for k, v in value.items()}
-    if isinstance(value, (tuple, list)):
-        return [_jsonable(v) for v in value]
-    return value
 
 
 def _unlabeled_pool(dataset: str, backbone, progress: bool) -> UnlabeledPool:

@@ -14,23 +14,25 @@ resumed run) never redoes what is on disk. Every student of a task starts from t
 from __future__ import annotations
 
 import dataclasses
-import hashlib
 import time
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from pathlib import Path
 
 import torch
 import torch.nn.functional as F
 
+from tint.config import group
 from tint.data.augment import AugmentConfig
 from tint.data.images import LabelledImage, as_float, load_rgb, resize, to_tensor
-from tint.diffusion.pipeline import GenerateConfig, generate, reconstruct, specialize
-from tint.distill.training import DISTILL_ALPHA, DistillConfig, distill
+from tint.diffusion.generation import GenerateConfig, reconstruct
+from tint.diffusion.pipeline import generate, specialize_to
 from tint.errors import TintError
-from tint.models.students import Student, StudentConfig, check_arch
+from tint.io import seeds
+from tint.io.storage import read_json, write_json, write_png
+from tint.models.students import Student, StudentChoice, check_arch
 from tint.models.teachers import Backbone, TeacherConfig
 from tint.models.teachers import specialize as specialize_teacher
-from tint.storage import read_json, write_json, write_png
+from tint.train.distill import DISTILL_ALPHA, DistillConfig, distill
 
 METHODS = ("teacher", "supports", "tint", "ti", "augment", "retrieval")
 DIFFUSION = ("tint", "ti", "augment")  # methods that need the diffusion model
@@ -63,30 +65,25 @@ def check_methods(names: list[str]) -> None:
 
 @dataclass
 class MethodSettings:
-    student: str = "conv4"  # student architecture
-    width: float = 1.0  # its channel multiplier
-    input_size: tuple[int, int] = (32, 32)  # the student's input (H, W)
-    synthetic: int = 100  # pool images per class (generated or mined)
-    alpha: float = DISTILL_ALPHA  # tint's noise blend
-    ti_steps: int | None = None  # textual-inversion steps (None: the fast preset's)
-    ti_lr: float | None = None  # textual-inversion learning rate (None: the fast preset's)
-    diffusion_steps: int = 25  # DDIM steps for inversion and sampling
-    distill: DistillConfig = field(default_factory=DistillConfig)
-    teacher: TeacherConfig = field(default_factory=TeacherConfig)
-    augmentation: AugmentConfig = field(default_factory=AugmentConfig)
-    seed: int = 0
+    student: StudentChoice = group(StudentChoice, "the students", prefix="student")
+    generation: GenerateConfig = group(
+        GenerateConfig,
+        "TINT's images: num is the pool per class (generated or mined); the method sets the "
+        "generator and alpha (tint:A), and each task its seed",
+        prefix="",
+        factory=lambda: GenerateConfig(num=100, alpha=DISTILL_ALPHA),
+        exclude=("generator", "random_alpha"),
+    )
+    distill: DistillConfig = group(
+        DistillConfig, "every student's training", exclude=("seed", "ema_decay")
+    )
+    teacher_head: TeacherConfig = group(
+        TeacherConfig, "the teacher's prototype head", prefix="teacher", exclude=("seed",)
+    )
 
-    def generate_config(self, generator: str, alpha: float, num: int, seed: int):
-        return GenerateConfig.from_preset(
-            "fast",
-            generator=generator,
-            alpha=alpha,
-            num=num,
-            steps=self.diffusion_steps,
-            ti_steps=self.ti_steps,
-            ti_lr=self.ti_lr,
-            seed=seed,
-        )
+    @property
+    def seed(self) -> int:
+        return self.generation.seed
 
 
 @dataclass
@@ -127,11 +124,6 @@ class UnlabeledPool:
         return torch.tensor(chosen)
 
 
-def _seed(*parts) -> int:
-    digest = hashlib.sha256("/".join(map(str, parts)).encode()).digest()
-    return int.from_bytes(digest[:4], "little") >> 1
-
-
 class TaskRunner:
     """Runs methods on tasks; everything a task makes is kept under its folder."""
 
@@ -143,10 +135,18 @@ class TaskRunner:
         unlabeled: UnlabeledPool | None = None,
         progress: bool = True,
     ):
-        check_arch(settings.student)
+        check_arch(settings.student.arch)
         self.backbone, self.settings, self.model = backbone, settings, model
         self.unlabeled, self.progress = unlabeled, progress
         self.view_size = backbone.input_size
+        glyphs = backbone.kind == "glyph"
+        self.augmentation = AugmentConfig() if glyphs else AugmentConfig.for_photos()
+
+    def generate_config(self, generator: str, alpha: float, task: Task) -> GenerateConfig:
+        """The generation settings of a method on a task: its own seed, generator and alpha."""
+        return dataclasses.replace(
+            self.settings.generation, generator=generator, alpha=alpha, seed=task.seed
+        )
 
     def run(self, task: Task, methods: list[str], folder: str | Path) -> dict[str, dict]:
         """{method: {"correct", "total", "seconds", ...}} for each method on `task`."""
@@ -205,10 +205,8 @@ class TaskRunner:
     def teacher(self, task: Task):
         images, labels = self.supports_tensor(task)
         per_class = [images[labels == i] for i in range(len(task.classes))]
-        config = dataclasses.replace(self.settings.teacher, seed=task.seed)
-        return specialize_teacher(
-            self.backbone, task.classes, per_class, config, self.settings.augmentation
-        )
+        config = dataclasses.replace(self.settings.teacher_head, seed=task.seed)
+        return specialize_teacher(self.backbone, task.classes, per_class, config, self.augmentation)
 
     def pool(self, task: Task, method: str, folder: Path) -> torch.Tensor:
         """The method's training images, (M, 3, H, W) uint8 at the view size."""
@@ -217,19 +215,19 @@ class TaskRunner:
             images, labels = self.supports_tensor(task)
             with torch.no_grad():
                 queries = F.normalize(self.backbone.embed(images), dim=1)
-            picks = self.unlabeled.nearest(queries, s.synthetic * len(task.classes))
+            picks = self.unlabeled.nearest(queries, s.generation.num * len(task.classes))
             return self._uint8(self.unlabeled.images[picks])
         if method == "augment":
-            config = s.generate_config("tint", 0.0, s.synthetic, task.seed)
-            specs = specialize(
-                self.model, task.supports, config, folder / "specialization", True, self.progress
+            config = self.generate_config("tint", 0.0, task)
+            specs = specialize_to(
+                folder / "specialization", self.model, task.supports, config, True, self.progress
             )
             made = [reconstruct(self.model, specs[c], config).cpu() for c in task.classes]
             return self._uint8(torch.cat(made))
         kind, alpha = parse_method(method)
         if kind == "tint":
-            alpha = s.alpha if alpha is None else alpha
-        config = s.generate_config(kind, 0.5 if alpha is None else alpha, s.synthetic, task.seed)
+            alpha = s.generation.alpha if alpha is None else alpha
+        config = self.generate_config(kind, 0.5 if alpha is None else alpha, task)
         manifest = generate(
             task.supports,
             folder / method.replace(":", "-"),
@@ -249,11 +247,9 @@ class TaskRunner:
 
     def student(self, task: Task, teacher, pool, method: str) -> Student:
         s = self.settings
-        torch.manual_seed(_seed(s.seed, task.seed, "student"))
+        torch.manual_seed(seeds.seed_of(s.seed, task.seed, "student", width=4))
         student = Student(
-            StudentConfig(
-                arch=s.student, width=s.width, classes=task.classes, input_size=s.input_size
-            )
+            s.student.config(task.classes, self.backbone.kind, self.backbone.input_size)
         )
         images, labels = self.supports_tensor(task)
         distill(
@@ -262,8 +258,10 @@ class TaskRunner:
             images,
             labels,
             pool,
-            dataclasses.replace(s.distill, seed=_seed(s.seed, task.seed, "distill")),
-            s.augmentation,
+            dataclasses.replace(
+                s.distill, seed=seeds.seed_of(s.seed, task.seed, "distill", width=4)
+            ),
+            self.augmentation,
             progress=self.progress,
             desc=f"student ({method})",
         )
@@ -293,5 +291,5 @@ def load_task(dataset, episode, folder: str | Path, size: tuple[int, int], seed:
         supports,
         torch.stack(queries),
         torch.tensor(labels),
-        seed=_seed(seed, episode.index),
+        seed=seeds.seed_of(seed, episode.index, width=4),
     )

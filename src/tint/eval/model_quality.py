@@ -1,21 +1,23 @@
-"""The quality figures of a diffusion model and its base teacher (`tint eval-model`):
+"""The quality figures of a glyph diffusion model and its base teacher (`tint eval-model`):
 
 - base_fidelity: images generated from base-class prompts, classified by the base teacher (top-1
   and top-5 over the base classes).
-- vae_psnr: the VAE's own round trip on real novel instances.
-- reconstruction_psnr: TINT at alpha 0 (textual + null-text inversion) against each support.
-- novel_fidelity: TINT (alpha 0.5 and 1.0) and textual-inversion-only images of 5 novel
-  classes, classified 5-way by nearest prototype on teacher features of the 5 supports; over
-  random tasks and hard ones (the 5 most similar classes under the teacher's features).
-- copy_distance: teacher-feature cosine distance from each generated image to its nearest
-  support, beside the same for real held-out instances.
+- novel_fidelity: TINT (alpha 0.5 and 1.0) and textual-inversion-only images of the classes of
+  N-way K-shot episodes of the novel split (`tint.data.episodes`), random and hard ones,
+  classified by the teacher's prototype head on the episode's supports (`tint.models.teachers`):
+  the share labelled as the class they were made for.
+- vae_psnr, reconstruction_psnr: the VAE's round trip, and TINT at alpha 0 (textual + null-text
+  inversion), on the supports of the random episodes.
+- copy_distance: teacher-feature cosine distance from each TINT image (alpha 0.5) to its nearest
+  support, beside the same for the episode's real queries.
 
-Each novel class is specialised once, on its first `shots` benchmark instances, and shared by
-every task that uses it."""
+Each episode is specialised on its own supports, as `tint benchmark` does; the specialisations
+are kept in a work folder and reused by a second run."""
 
 from __future__ import annotations
 
 import dataclasses
+import tempfile
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -23,33 +25,40 @@ import torch
 import torch.nn.functional as F
 from tqdm.auto import tqdm
 
+from tint.config import group, setting
 from tint.data import glyphs
-from tint.data.images import LabelledImage, to_image, to_tensor
+from tint.data.datasets import open_dataset
+from tint.data.episodes import sample_episode
+from tint.data.images import LabelledImage, load_rgb, to_image, to_tensor
 from tint.diffusion import ddim
+from tint.diffusion.generation import GenerateConfig, plan_images, reconstruct, render
 from tint.diffusion.model import DiffusionModel
-from tint.diffusion.pipeline import (
-    GenerateConfig,
-    plan_images,
-    reconstruct,
-    render,
-    specialize,
-)
+from tint.diffusion.pipeline import specialize_to
+from tint.eval.benchmark import class_similarity
+from tint.io.pictures import grid
+from tint.io.storage import write_png
 from tint.models.resnet import ResNet
-from tint.storage import write_png
+from tint.models.teachers import GlyphBackbone
+from tint.models.teachers import specialize as specialize_teacher
+
+GENERATORS = {"tint_0.5": ("tint", 0.5), "tint_1.0": ("tint", 1.0), "ti": ("ti", 0.5)}
 
 
 @dataclass
 class QualitySettings:
-    base_classes: int = 100  # base classes prompted for base_fidelity
-    per_base_class: int = 10  # images per prompted class
-    novel_classes: int = 20  # for reconstruction_psnr and vae_psnr
-    shots: int = 5  # supports per novel class
-    tasks: int = 10  # random tasks, and as many hard tasks
-    ways: int = 5
-    per_class: int = 10  # generated images per class and generator, for novel_fidelity
-    steps: int = 25
-    guidance: float = 7.5
-    seed: int = 0
+    base_classes: int = setting(100, "base classes prompted for base fidelity", minimum=1)
+    per_base_class: int = setting(10, "images per prompted base class", minimum=1)
+    tasks: int = setting(10, "random episodes, and as many hard ones", minimum=1)
+    ways: int = setting(5, "classes per episode", minimum=2)
+    shots: int = setting(5, "supports per class", minimum=1)
+    queries: int = setting(5, "real queries per class, for copy_distance", minimum=1)
+    per_class: int = setting(10, "images per class and generator", minimum=1)
+    generation: GenerateConfig = group(
+        GenerateConfig,
+        "the specialisation and sampling",
+        prefix="",
+        exclude=("num", "generator", "alpha", "random_alpha", "resolution", "batch"),
+    )
 
 
 def psnr(a: torch.Tensor, b: torch.Tensor) -> float:
@@ -59,35 +68,25 @@ def psnr(a: torch.Tensor, b: torch.Tensor) -> float:
 
 
 @torch.no_grad()
-def _features(teacher: ResNet, x: torch.Tensor) -> torch.Tensor:
-    return F.normalize(torch.cat([teacher.features(c) for c in x.split(256)]), dim=1)
-
-
-def _classify(prototypes: torch.Tensor, teacher: ResNet, images: torch.Tensor) -> torch.Tensor:
-    return (_features(teacher, images) @ F.normalize(prototypes, dim=1).T).argmax(1)
-
-
-@torch.no_grad()
 def base_fidelity(model, teacher, settings: QualitySettings, progress=True, samples=None) -> dict:
     """The teacher's top-1/top-5 on images prompted with base classes. With `samples` (a list),
     appends (class, its images) for each prompted class."""
     base = glyphs.split("base")
-    g = torch.Generator().manual_seed(settings.seed)
+    g = torch.Generator().manual_seed(settings.generation.seed)
     chosen = sorted(torch.randperm(len(base), generator=g)[: settings.base_classes].tolist())
     labels = torch.tensor(chosen).repeat_interleave(settings.per_base_class)
+    side = glyphs.settings().size // model.vae_scale_factor
+    config = settings.generation
     logits, made = [], []
     for batch in tqdm(labels.split(50), desc="base fidelity", disable=not progress):
         prompts = [glyphs.caption(base[i]) for i in batch.tolist()]
-        z = torch.randn(
-            len(batch), model.unet.config.in_channels, *_latent_size(model), generator=g
-        ).to(model.device)
+        z = torch.randn(len(batch), model.unet.config.in_channels, side, side, generator=g)
         cond = model.encode_text(prompts)
         empty = model.encode_text([""]).expand(len(batch), -1, -1)
-        images = model.decode_latents(
-            ddim.sample(model, z, cond, empty, settings.steps, settings.guidance)
-        )
-        logits.append(teacher(images.cpu()))
-        made.append(images.cpu())
+        z0 = ddim.sample(model, z.to(model.device), cond, empty, config.ddim_steps, config.guidance)
+        images = model.decode_latents(z0).cpu()
+        logits.append(teacher(images))
+        made.append(images)
     logits = torch.cat(logits)
     if samples is not None:
         made = torch.cat(made)
@@ -101,143 +100,126 @@ def base_fidelity(model, teacher, settings: QualitySettings, progress=True, samp
     }
 
 
-def _latent_size(model: DiffusionModel) -> tuple[int, int]:
-    side = glyphs.SIZE // model.vae_scale_factor
-    return side, side
-
-
-def _render_tensor(model, specs, entries, config) -> torch.Tensor:
-    """Generated images as they are written to disk (8-bit), back as a (B, 3, H, W) tensor."""
-    images = render(model, specs, entries, config)
+def _as_tensors(images: list) -> torch.Tensor:
     return torch.stack([to_tensor(im, (im.size[1], im.size[0])) for im in images])
-
-
-def _split_instances(glyph, shots) -> tuple[torch.Tensor, torch.Tensor]:
-    """A class's benchmark instances: the first `shots` are its supports, the rest held out."""
-    images = glyphs.benchmark_instances(glyph, glyphs.INSTANCES)
-    return images[:shots], images[shots:]
 
 
 def evaluate(
     model: DiffusionModel,
     teacher: ResNet,
     settings: QualitySettings | None = None,
-    config: GenerateConfig | None = None,
     workdir=None,
     progress: bool = True,
     pictures=None,
 ) -> dict:
-    """All quality figures as one JSON-ready dict. `config` sets the TINT specialisation (the
-    fast preset by default); specialisations are kept in `workdir` and reused. With `pictures`
-    (a folder), also writes base-samples.png (per base class: a real instance, then images
-    prompted with its word) and novel-samples.png (per novel class: its supports, then TINT at
-    alpha 0.5, TINT at 1.0 and textual-inversion-only images)."""
-    import tempfile
-
+    """All quality figures as one JSON-ready dict (see the module doc). Specialisations are
+    kept in `workdir` and reused. With `pictures` (a folder), also writes base-samples.png (per
+    base class: a real instance, then images prompted with its word) and novel-samples.png (per
+    class of the first episodes: its supports, then TINT at alpha 0.5, TINT at 1.0 and
+    textual-inversion-only images)."""
     settings = settings or QualitySettings()
     teacher.eval()
-    config = config or GenerateConfig.from_preset(
-        "fast", steps=settings.steps, guidance=settings.guidance
-    )
-    novel = glyphs.split("novel")
-    instances = {c.name: _split_instances(c, settings.shots) for c in novel}  # rendered once
+    config = settings.generation
+    workdir = Path(workdir or tempfile.mkdtemp(prefix="tint-eval-"))
     out: dict = {"settings": dataclasses.asdict(settings)}
     base_samples: list = []
     out["base_fidelity"] = base_fidelity(model, teacher, settings, progress, base_samples)
 
-    # Which novel classes are needed: the first `novel_classes`, and those of every task.
-    features = torch.stack([_features(teacher, instances[c.name][0]).mean(0) for c in novel])
-    g = torch.Generator().manual_seed(settings.seed + 1)
-    random_tasks = [
-        torch.randperm(len(novel), generator=g)[: settings.ways].tolist()
-        for _ in range(settings.tasks)
-    ]
-    similarity = features @ features.T
-    hard_tasks = []
-    for anchor in torch.randperm(len(novel), generator=g)[: settings.tasks].tolist():
-        hard_tasks.append(similarity[anchor].topk(settings.ways).indices.tolist())
-    needed = sorted(set(range(settings.novel_classes)).union(*random_tasks, *hard_tasks))
+    dataset = open_dataset("glyphs", "novel")
+    backbone = GlyphBackbone(teacher)
+    similarity = class_similarity(dataset, backbone, progress)
+    seed, n = config.seed, settings.tasks
+    draws = {"random": [], "hard": []}
+    for i in range(n):
+        args = (dataset, settings.ways, settings.shots, settings.queries, seed)
+        draws["random"].append(sample_episode(*args, i))
+        draws["hard"].append(sample_episode(*args, n + i, similarity))
 
-    workdir = Path(workdir or tempfile.mkdtemp(prefix="tint-eval-"))
-    classes = {}
-    for i in needed:
-        folder = workdir / "supports" / novel[i].name
-        supports = instances[novel[i].name][0]
-        classes[novel[i].name] = []
-        for k, x in enumerate(supports):
-            path = folder / f"{k}.png"
-            if not path.is_file():
-                write_png(path, to_image(x))
-            classes[novel[i].name].append(LabelledImage(path, to_image(x)))
-    specs = specialize(
-        model, classes, config, workdir / "specialization", resume=True, progress=progress
-    )
-
-    vae, recon, generated = [], [], {}
-    for name, spec in tqdm(specs.items(), desc="generating", disable=not progress):
-        glyph = next(c for c in novel if c.name == name)
-        supports = instances[name][0]
-        if novel.index(glyph) < settings.novel_classes:
-            vae.append(psnr(model.decode_latents(model.encode_images(supports)), supports))
-            images = reconstruct(model, spec, config).cpu()
-            recon.append(psnr(images, supports))
-        for label, gen, alpha in (
-            ("tint_0.5", "tint", 0.5),
-            ("tint_1.0", "tint", 1.0),
-            ("ti", "ti", 0.5),
-        ):
-            cfg = dataclasses.replace(config, generator=gen, alpha=alpha, num=settings.per_class)
-            generated[(name, label)] = _render_tensor(
-                model, {name: spec}, plan_images({name: spec}, cfg), cfg
+    fidelity = {label: {"random": [], "hard": []} for label in GENERATORS}
+    vae, recon, copy, rows = [], [], {"tint_0.5": [], "real": []}, []
+    episodes = [(kind, e) for kind in draws for e in draws[kind]]
+    for kind, episode in tqdm(episodes, desc="episodes", disable=not progress):
+        folder = workdir / "episodes" / f"{episode.index:04d}"
+        supports = _supports(dataset, episode, folder / "supports")
+        specs = specialize_to(
+            folder / "specialization", model, supports, config, resume=True, progress=False
+        )
+        support_images = [
+            torch.stack([to_tensor(im.image, backbone.input_size) for im in supports[c]])
+            for c in episode.classes
+        ]
+        head = specialize_teacher(backbone, episode.classes, support_images)
+        made = {}
+        for label, (generator, alpha) in GENERATORS.items():
+            cfg = dataclasses.replace(
+                config, generator=generator, alpha=alpha, num=settings.per_class
             )
+            entries = plan_images(specs, cfg)
+            made[label] = _as_tensors(render(model, specs, entries, cfg))
+            truth = torch.tensor([episode.classes.index(e["class"]) for e in entries])
+            right = (head.logits(made[label]).argmax(1) == truth).float().mean()
+            fidelity[label][kind].append(float(right))
+        if kind != "random":
+            continue
+        for c, real in zip(episode.classes, support_images):
+            vae.append(psnr(model.decode_latents(model.encode_images(real)).cpu(), real))
+            recon.append(psnr(reconstruct(model, specs[c], config).cpu(), real))
+        queries = torch.stack(
+            [
+                to_tensor(dataset.image(c, i), backbone.input_size)
+                for c in episode.classes
+                for i in episode.query[c]
+            ]
+        )
+        for key, images in (("tint_0.5", made["tint_0.5"]), ("real", queries)):
+            copy[key].append(_nearest_distance(backbone, images, torch.cat(support_images)))
+        if len(rows) < 6:
+            rows.append(_picture_row(supports[episode.classes[0]], made, settings.per_class))
     out["vae_psnr"] = sum(vae) / len(vae)
     out["reconstruction_psnr"] = sum(recon) / len(recon)
-
-    fidelity = {}
-    for label in ("tint_0.5", "tint_1.0", "ti"):
-        scores = {}
-        for kind, tasks in (("random", random_tasks), ("hard", hard_tasks)):
-            accs = []
-            for task in tasks:
-                names = [novel[i].name for i in task]
-                correct = total = 0
-                for target, name in enumerate(names):
-                    predicted = _classify(features[task], teacher, generated[(name, label)])
-                    correct += int((predicted == target).sum())
-                    total += len(predicted)
-                accs.append(correct / total)
-            scores[kind] = sum(accs) / len(accs)
-        fidelity[label] = scores
-    out["novel_fidelity"] = fidelity
-
-    copy = {"tint_0.5": [], "real": []}
-    for i in range(settings.novel_classes):
-        supports, held_out = instances[novel[i].name]
-        s = _features(teacher, supports)
-        for key, images in (
-            ("tint_0.5", generated[(novel[i].name, "tint_0.5")]),
-            ("real", held_out),
-        ):
-            nearest = (_features(teacher, images) @ s.T).max(1).values
-            copy[key].append(float((1 - nearest).mean()))
+    out["novel_fidelity"] = {
+        label: {kind: sum(v) / len(v) for kind, v in scores.items()}
+        for label, scores in fidelity.items()
+    }
     out["copy_distance"] = {k: sum(v) / len(v) for k, v in copy.items()}
     if pictures:
-        _write_pictures(Path(pictures), base_samples, instances, generated, novel[:6])
+        _write_pictures(Path(pictures), base_samples, rows)
     return out
 
 
-def _write_pictures(folder, base_samples, instances, generated, novel) -> None:
-    from tint.pictures import grid
+def _supports(dataset, episode, folder: Path) -> dict[str, list[LabelledImage]]:
+    """An episode's supports as PNG files (specialisation reads files)."""
+    supports = {}
+    for name in episode.classes:
+        supports[name] = []
+        for file_id in episode.support[name]:
+            path = folder / name / f"{file_id}.png"
+            if not path.is_file():
+                write_png(path, dataset.image(name, file_id))
+            supports[name].append(LabelledImage(path, load_rgb(path)))
+    return supports
 
-    rows = [
+
+@torch.no_grad()
+def _nearest_distance(backbone, images: torch.Tensor, supports: torch.Tensor) -> float:
+    """Mean teacher-feature cosine distance from each image to its nearest support."""
+    f = F.normalize(backbone.embed(images), dim=1)
+    s = F.normalize(backbone.embed(supports), dim=1)
+    return float((1 - (f @ s.T).max(1).values).mean())
+
+
+def _picture_row(supports: list[LabelledImage], made: dict, per_class: int) -> list:
+    """A class's supports, then the first five images of each generator made for it."""
+    row = [im.image for im in supports]
+    for label in GENERATORS:
+        row += [None, *map(to_image, made[label][:per_class][:5])]
+    return row
+
+
+def _write_pictures(folder: Path, base_samples, rows) -> None:
+    base = [
         [to_image(glyphs.benchmark_instances(glyph, 1)[0]), None, *map(to_image, made[:8])]
         for glyph, made in base_samples[:8]
     ]
-    write_png(folder / "base-samples.png", grid(rows, cell=48))
-    rows = []
-    for glyph in novel:
-        row = [*map(to_image, instances[glyph.name][0])]
-        for label in ("tint_0.5", "tint_1.0", "ti"):
-            row += [None, *map(to_image, generated[(glyph.name, label)][:5])]
-        rows.append(row)
+    write_png(folder / "base-samples.png", grid(base, cell=48))
     write_png(folder / "novel-samples.png", grid(rows, cell=48))

@@ -19,7 +19,7 @@ from pathlib import Path
 from tint.data.datasets import open_dataset
 from tint.errors import TintError
 from tint.eval import variance
-from tint.storage import read_json
+from tint.io.storage import read_json
 
 Counts = tuple[int, int]  # (correct, total) queries of one episode
 

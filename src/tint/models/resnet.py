@@ -12,7 +12,7 @@ from torch import nn
 
 from tint.config import from_dict
 from tint.errors import TintError
-from tint.storage import load_weights, read_json_object, write_json, write_safetensors
+from tint.io.storage import load_weights, read_json_object, write_json, write_safetensors
 
 
 @dataclass

@@ -18,9 +18,9 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
-from tint.config import from_dict
+from tint.config import from_dict, setting
 from tint.errors import TintError
-from tint.storage import (
+from tint.io.storage import (
     load_weights,
     read_json_object,
     read_safetensors,
@@ -150,6 +150,23 @@ class ResNet18(nn.Module):
 ARCHITECTURES = ("conv4", "resnet12", "resnet18")
 
 
+@dataclass
+class StudentChoice:
+    """Which student to train, before its classes are known."""
+
+    arch: str = setting("conv4", "the network", choices=ARCHITECTURES)
+    width: float = setting(1.0, "its channel multiplier", above=0)
+    input_size: tuple[int, int] | None = setting(
+        None, "its input, N or HxW (default: the glyph teacher's, else 84)", minimum=1
+    )
+
+    def config(self, classes: list[str], teacher_kind: str, teacher_size) -> StudentConfig:
+        """The student's network config for `classes`, behind a teacher of `teacher_kind`
+        that sees images at `teacher_size`."""
+        size = self.input_size or (teacher_size if teacher_kind == "glyph" else (84, 84))
+        return StudentConfig(self.arch, self.width, list(classes), tuple(size))
+
+
 def check_arch(name: str) -> None:
     if name not in ARCHITECTURES:
         raise TintError(f"unknown student {name!r} (choose from {', '.join(ARCHITECTURES)})")
@@ -251,7 +268,7 @@ def export_onnx(student: Student, path: str | Path) -> None:
     "logits" (B, classes); the batch size is free."""
     import warnings
 
-    from tint.storage import atomic_path
+    from tint.io.storage import atomic_path
 
     network = _Network(student.eval())
     example = torch.zeros(1, 3, *student.config.input_size)

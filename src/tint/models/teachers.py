@@ -22,9 +22,11 @@ import torch.nn.functional as F
 from torch import nn
 from tqdm.auto import tqdm
 
+from tint.config import setting
 from tint.data.augment import AugmentConfig, augment
 from tint.errors import TintError
-from tint.storage import check_directory, read_json_object
+from tint.io.pretrained import loading
+from tint.io.storage import check_directory, read_json_object
 
 KINDS = "a tint glyph teacher (config.json of kind 'resnet'), DINOv2 or CLIP vision (transformers)"
 FINETUNE = ("none", "head", "last")
@@ -124,7 +126,6 @@ def _preprocessing(path: Path, kind: str, image_size: int) -> tuple[int, int, tu
 
 def load_backbone(path: str | Path) -> Backbone:
     """Any supported teacher directory (see KINDS), frozen, in eval mode."""
-    from tint.diffusion.model import quiet_libraries
     from tint.models.resnet import ResNet
 
     path = check_directory(path, "teacher directory")
@@ -136,12 +137,8 @@ def load_backbone(path: str | Path) -> Backbone:
     if kind == "resnet":
         backbone: Backbone = GlyphBackbone(ResNet.from_pretrained(path))
     elif kind in ("dinov2", "clip", "clip_vision_model"):
-        quiet_libraries()
-        try:
+        with loading(path, "teacher"):
             backbone = _load_transformers(path, kind)
-        except Exception as e:  # transformers fails in many ways on a bad folder
-            first = str(e).strip().splitlines()[0] if str(e).strip() else type(e).__name__
-            raise TintError(f"{path}: cannot load the teacher ({first})") from None
     else:
         raise TintError(f"{path}: not a supported teacher (model type {kind!r}); expected {KINDS}")
     return backbone.eval().requires_grad_(False)
@@ -169,11 +166,17 @@ def _load_transformers(path: Path, kind: str) -> Backbone:
 
 @dataclass
 class TeacherConfig:
-    scale: float = 10.0  # logits = scale * cosine similarity to each prototype
-    finetune: str = "none"  # "none", "head" (prototypes) or "last" (head and last block)
-    steps: int = 100  # fine-tuning steps, each over every support (augmented)
-    lr: float = 1e-3  # Adam, for the head; a tenth of it for the last block
-    seed: int = 0
+    scale: float = setting(10.0, "logits are this times the cosine to each prototype", above=0)
+    finetune: str = setting(
+        "none",
+        "fine-tune on the supports: none, head (the prototypes) or last (and the last block)",
+        choices=FINETUNE,
+    )
+    steps: int = setting(100, "fine-tuning steps, each over every support (augmented)", minimum=1)
+    lr: float = setting(
+        1e-3, "Adam's learning rate for the head; a tenth for the last block", above=0
+    )
+    seed: int = setting(0, "seed of the fine-tuning's augmentation")
 
 
 class Teacher(nn.Module):

@@ -19,26 +19,23 @@ from pathlib import Path
 
 import torch
 
-from tint import world
+from tint.commands import Command, Options
+from tint.commands.world import DEFAULT_MODEL, DEFAULT_TEACHER
+from tint.config import SettingError, check_all, group, setting, to_dict
 from tint.data.augment import AugmentConfig
 from tint.data.images import LabelledImage, find_class_folders, load_rgb, to_tensor
+from tint.diffusion.generation import GenerateConfig
 from tint.diffusion.model import DiffusionModel
-from tint.diffusion.pipeline import GenerateConfig, generate
-from tint.distill.training import DISTILL_ALPHA, DistillConfig, agreement, distill
+from tint.diffusion.pipeline import generate
 from tint.errors import TintError
-from tint.eval.report import picture, table, write_report
 from tint.eval.timing import images_per_second
-from tint.models.students import (
-    Student,
-    StudentConfig,
-    check_arch,
-    export_onnx,
-    onnx_difference,
-)
-from tint.models.teachers import FINETUNE, TeacherConfig, load_backbone, specialize
-from tint.pictures import grid
-from tint.run_folder import RunFolder
-from tint.storage import write_json
+from tint.io.pictures import grid
+from tint.io.report import picture, table, write_report
+from tint.io.run_folder import RunFolder
+from tint.io.storage import write_json
+from tint.models.students import Student, StudentChoice, export_onnx, onnx_difference
+from tint.models.teachers import TeacherConfig, load_backbone, specialize
+from tint.train.distill import DISTILL_ALPHA, DistillConfig, agreement, distill
 
 ONNX_TOLERANCE = 1e-3  # largest logit difference between onnxruntime and torch accepted
 PROBE = 512  # generated images on which the student is compared with the teacher
@@ -46,20 +43,37 @@ PROBE = 512  # generated images on which the student is compared with the teache
 
 @dataclass
 class DistillSettings:
-    student: str = "conv4"  # conv4, resnet12 or resnet18
-    width: float = 1.0  # the student's channel multiplier
-    input_size: tuple[int, int] | None = None  # (H, W); None: the glyph teacher's, else 84x84
-    init: str | None = None  # a base-pretrained student directory to start from
-    shots: int | None = None  # supports per class (the first, by file name); None: all
-    num_synthetic: int = 100  # generated images per class
-    alpha: float = DISTILL_ALPHA  # TINT noise blend
-    ti_steps: int | None = None  # textual-inversion steps (None: the fast preset's)
-    ddim_steps: int = 25  # DDIM steps, for null-text inversion and sampling alike
-    teacher_finetune: str = "none"  # none, head or last
-    steps: int = 1000  # distillation steps
-    batch: int = 64
-    checkpoint_every: int = 250  # distillation steps between checkpoints (for --resume)
-    seed: int = 0
+    support_dir: str | None = setting(None, "one sub-folder of images per class", positional=True)
+    out: str | None = setting(None, "output directory (new, or with --resume)")
+    model: str | None = setting(
+        None, "Stable Diffusion directory in diffusers layout (default: the shipped one)"
+    )
+    teacher: str | None = setting(
+        None,
+        "teacher directory: a tint glyph teacher, or DINOv2 or CLIP vision in transformers "
+        "format (default: the shipped glyph teacher)",
+    )
+    init: str | None = setting(None, "start from this base-pretrained student directory")
+    shots: int | None = setting(
+        None, "supports per class, the first by name (default all)", minimum=1
+    )
+    unlabeled: str | None = setting(
+        None, "a folder of unlabelled images the teacher also labels for the student"
+    )
+    eval: str | None = setting(None, "held-out images in class folders: report accuracy on them")
+    student: StudentChoice = group(StudentChoice, "the student", prefix="student")
+    generation: GenerateConfig = group(
+        GenerateConfig,
+        "TINT's images for the student (num per class)",
+        prefix="",
+        factory=lambda: GenerateConfig(num=100, alpha=DISTILL_ALPHA),
+    )
+    distill: DistillConfig = group(
+        DistillConfig, "the student's training", exclude=("seed", "ema_decay")
+    )
+    teacher_head: TeacherConfig = group(
+        TeacherConfig, "the teacher's prototype head", prefix="teacher", exclude=("seed",)
+    )
 
 
 def _read_supports(support_dir, shots: int | None) -> dict[str, list[LabelledImage]]:
@@ -72,9 +86,8 @@ def _read_supports(support_dir, shots: int | None) -> dict[str, list[LabelledIma
     if shots is not None:
         for name, paths in files.items():
             if len(paths) < shots:
-                raise TintError(
-                    f"{support_dir}: class {name!r} has {len(paths)} images but --shots {shots} "
-                    "were asked for"
+                raise SettingError(
+                    "shots", f"{shots}, but class {name!r} of {support_dir} has {len(paths)} images"
                 )
         files = {name: paths[:shots] for name, paths in files.items()}
     return {name: [LabelledImage(p, load_rgb(p)) for p in paths] for name, paths in files.items()}
@@ -103,60 +116,50 @@ def _read_labelled(directory, classes: list[str], size) -> tuple[torch.Tensor, t
     return torch.stack(images), torch.tensor(labels)
 
 
-def distill_folder(
-    support_dir: str | Path,
-    out: str | Path,
-    settings: DistillSettings,
-    model_dir: str | Path | None = None,
-    teacher_dir: str | Path | None = None,
-    unlabeled_dir: str | Path | None = None,
-    eval_dir: str | Path | None = None,
-    resume: bool = False,
-    progress: bool = True,
-) -> dict:
+def run(settings: DistillSettings, options: Options) -> None:
+    report = distill_folder(settings, options.resume, not options.quiet)
+    s = report["student"]
+    print(
+        f"{len(report['classes'])} classes, {report['generated']} generated images -> "
+        f"{s['arch']} student, {s['parameters']:,} parameters ({s['size_kb']} KB), "
+        f"{s['images_per_s']:,} images/s"
+    )
+    before, after = (report["student_vs_teacher_on_generated"][k] for k in ("before", "after"))
+    print(
+        f"agrees with the teacher on {after['top1_agreement']:.0%} of the generated images "
+        f"(KL to the teacher {before['kl']:.3f} before distillation, {after['kl']:.3f} after)"
+    )
+    if "held_out" in report:
+        h = report["held_out"]
+        print(
+            f"held-out accuracy ({h['images']} images): teacher {h['teacher_accuracy']:.1%}, "
+            f"student {h['student_accuracy']:.1%}"
+        )
+    print(f"wrote {settings.out}/student.onnx, student.safetensors, student.json, report.html")
+
+
+def distill_folder(settings: DistillSettings, resume: bool = False, progress: bool = True) -> dict:
     """Specialise, generate, label, distil and export (see the module doc); returns the report."""
     started = time.perf_counter()
-    out = Path(out)
-    check_arch(settings.student)
-    if settings.teacher_finetune not in FINETUNE:
-        raise TintError(
-            f"unknown --teacher-finetune {settings.teacher_finetune!r} "
-            f"(choose from {', '.join(FINETUNE)})"
-        )
-    supports = _read_supports(support_dir, settings.shots)
+    out = Path(settings.out)
+    check_all(settings)
+    settings.generation.validate()
+    seed = settings.generation.seed
+    supports = _read_supports(settings.support_dir, settings.shots)
     RunFolder(out, None, resume).check()
     classes = sorted(supports)
-    backbone = load_backbone(teacher_dir or world.DEFAULT_TEACHER)
+    backbone = load_backbone(settings.teacher or DEFAULT_TEACHER)
     view = backbone.input_size
-    input_size = settings.input_size or (view if backbone.kind == "glyph" else (84, 84))
     with torch.random.fork_rng():
-        torch.manual_seed(settings.seed)  # the same seed, the same student
-        student = Student(
-            StudentConfig(settings.student, settings.width, classes, tuple(input_size))
-        )
+        torch.manual_seed(seed)  # the same seed, the same student
+        student = Student(settings.student.config(classes, backbone.kind, view))
     if settings.init:
         student.init_from(settings.init)
-    model = DiffusionModel.load(model_dir or world.DEFAULT_MODEL)
-    unlabeled = _read_images(unlabeled_dir, view) if unlabeled_dir else None
-    held_out = _read_labelled(eval_dir, classes, view) if eval_dir else None
-    config = GenerateConfig.from_preset(
-        "fast",
-        num=settings.num_synthetic,
-        alpha=settings.alpha,
-        ti_steps=settings.ti_steps,
-        steps=settings.ddim_steps,
-        seed=settings.seed,
-    )
-    config.validate()
-    run = {
-        **dataclasses.asdict(settings),
-        "supports": str(Path(support_dir).resolve()),
-        "model": str(Path(model_dir or world.DEFAULT_MODEL).resolve()),
-        "teacher": str(Path(teacher_dir or world.DEFAULT_TEACHER).resolve()),
-        "unlabeled": str(Path(unlabeled_dir).resolve()) if unlabeled_dir else None,
-    }
-    run = {k: list(v) if isinstance(v, tuple) else v for k, v in run.items()}
-    with RunFolder(out, run, resume):
+    model = DiffusionModel.load(settings.model or DEFAULT_MODEL)
+    unlabeled = _read_images(settings.unlabeled, view) if settings.unlabeled else None
+    held_out = _read_labelled(settings.eval, classes, view) if settings.eval else None
+    config = settings.generation
+    with RunFolder(out, to_dict(settings), resume, may_change=("out",)):
         manifest = generate(supports, out / "generated", model, config, True, progress)
         generated = torch.stack(
             [
@@ -173,7 +176,7 @@ def distill_folder(
             backbone,
             classes,
             support_images,
-            TeacherConfig(finetune=settings.teacher_finetune, seed=settings.seed),
+            dataclasses.replace(settings.teacher_head, seed=seed),
             augmentation,
             progress,
         )
@@ -181,12 +184,7 @@ def distill_folder(
             torch.tensor([len(x) for x in support_images])
         )
         images = torch.cat(support_images)
-        distill_config = DistillConfig(
-            steps=settings.steps,
-            batch=settings.batch,
-            checkpoint_every=settings.checkpoint_every,
-            seed=settings.seed,
-        )
+        distill_config = dataclasses.replace(settings.distill, seed=seed)
         probe = generated[:: max(1, len(generated) // PROBE)].float() / 255  # about PROBE of them
         before = agreement(student, teacher, probe, distill_config.temperature)
         state = distill(
@@ -212,15 +210,15 @@ def distill_folder(
             "generated": len(generated),
             "unlabeled": 0 if unlabeled is None else len(unlabeled),
             "student": {
-                "arch": settings.student,
+                "arch": settings.student.arch,
                 "parameters": student.num_parameters,
                 "size_kb": round((out / "student.safetensors").stat().st_size / 1024),
-                "input_size": list(input_size),
+                "input_size": list(student.config.input_size),
                 "images_per_s": round(
                     images_per_second(student, images[:1].expand(256, -1, -1, -1))
                 ),
             },
-            "teacher": {"kind": backbone.kind, "finetune": settings.teacher_finetune},
+            "teacher": {"kind": backbone.kind, "finetune": settings.teacher_head.finetune},
             "distillation": {"steps": state["step"], "seconds": round(state["seconds"], 1)},
             "student_vs_teacher_on_generated": {
                 "images": len(probe),
@@ -286,3 +284,27 @@ def _write_html(out: Path, report: dict, supports, manifest) -> None:
             ("Supports | generated", picture(grid(rows, cell=64), ", ".join(report["classes"]))),
         ],
     )
+
+
+COMMAND = Command(
+    name="distill",
+    help="your own classes in, a tiny student (safetensors + ONNX) out",
+    description="Specialise the diffusion model to each class of SUPPORT_DIR with TINT, "
+    "generate new images, label them with a teacher specialised on the same supports, and "
+    "distil it into a tiny student. Writes OUT/student.safetensors, OUT/student.onnx, "
+    "OUT/student.json (classes in output order, input_size, mean, std: the input is "
+    "(RGB/255 - mean) / std, NCHW float32), OUT/report.html and OUT/run.json.",
+    settings=DistillSettings,
+    base=DistillSettings,
+    run=run,
+    options=("resume", "quiet"),
+    required=("support_dir", "out"),
+    aliases={
+        "--num-synthetic": "generation.num",
+        "--steps": "distill.steps",
+        "--checkpoint-every": "distill.checkpoint_every",
+        "--student": "student.arch",
+        "--width": "student.width",
+        "--input-size": "student.input_size",
+    },
+)

@@ -1,5 +1,5 @@
 """Shapes: a toy captioned world of coloured discs, squares and triangles on white, small enough
-to train a diffusion model on in seconds. Used by the tests and as a quick demonstration."""
+to train a diffusion model on in seconds, for the tests."""
 
 from __future__ import annotations
 

@@ -12,12 +12,13 @@ from __future__ import annotations
 import contextlib
 import fcntl
 import os
+import shutil
 import tempfile
 from collections.abc import Iterator
 from pathlib import Path
 
 from tint.errors import TintError
-from tint.storage import describe_os_error, read_json_object, remove_temporaries, write_json
+from tint.io.storage import describe_os_error, read_json_object, remove_temporaries, write_json
 
 LOCK = ".tint.lock"
 SETTINGS = "run.json"
@@ -53,11 +54,13 @@ class RunFolder:
         if not self.resume:
             raise TintError(f"{out}: not empty (pass --resume to continue a run there)")
         if self.settings is not None and (out / SETTINGS).is_file():
-            before = read_json_object(out / SETTINGS, "run settings file")
+            before = _flat(read_json_object(out / SETTINGS, "run settings file"))
+            now = _flat(self.settings)
             changed = sorted(
                 k
-                for k in set(before) | set(self.settings)
-                if before.get(k) != self.settings.get(k) and k not in self.may_change
+                for k in set(before) | set(now)
+                if before.get(k) != now.get(k)
+                and not any(k == m or k.startswith(f"{m}.") for m in self.may_change)
             )
             if changed:
                 raise TintError(
@@ -110,6 +113,17 @@ class RunFolder:
         self._fd = None
 
 
+def _flat(settings: dict, prefix: str = "") -> dict:
+    """Nested settings as {dotted path: value}."""
+    flat = {}
+    for key, value in settings.items():
+        if isinstance(value, dict):
+            flat.update(_flat(value, f"{prefix}{key}."))
+        else:
+            flat[f"{prefix}{key}"] = value
+    return flat
+
+
 def check_writable(path: str | Path) -> None:
     """Raise a TintError if `path` cannot be a folder this process writes to, as far as can be
     told without writing anything: the permission of the nearest folder that exists."""
@@ -146,6 +160,18 @@ def writable_folder(path: str | Path) -> Iterator[Path]:
             with contextlib.suppress(OSError):
                 folder.rmdir()
         raise
+
+
+def replace_folder(scratch: Path, target: Path, old: Path | None = None) -> None:
+    """Put the finished folder `scratch` in the place of `target`. Readers never see `target`
+    half written; a process killed between the two renames leaves `scratch` whole and `old` (the
+    previous `target`), which `Checkpoint` recovers from."""
+    old = old or target.with_name(f".{target.name}.old")
+    shutil.rmtree(old, ignore_errors=True)
+    if target.exists():
+        target.rename(old)
+    scratch.rename(target)
+    shutil.rmtree(old, ignore_errors=True)
 
 
 def _missing_parents(path: Path) -> list[Path]:

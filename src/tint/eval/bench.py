@@ -1,12 +1,14 @@
 """`tint bench`: how fast TINT specialises and generates, and how far that is from the hardware.
 
-One run measures the fast path (the default: every class's textual inversion in one batch,
-every support's null-text inversion in one batch with per-support early stopping, generation in
-large batches with the conditional and unconditional halves in one UNet call) and, with
-`compare="reference"`, the reference way on the same inputs (batch 1, float32, classes trained
-one after another, supports inverted one after another, images generated one at a time). Both
-do the same work: the same textual-inversion steps and images per class per step, the same
-inversions, the same images from the same seeds; only the way it is computed differs.
+One run times the functions `tint generate` runs (`tint.diffusion.generation`: `learn_tokens`,
+`invert_supports`, `render`) the fast way (the default: every class's textual inversion in one
+batch, every support's null-text inversion in one batch with per-support early stopping,
+generation in large batches with the conditional and unconditional halves in one UNet call)
+and, with `compare="reference"`, the reference way on the same inputs (`reference=True`: classes
+trained one after another, supports inverted one after another, images generated one at a time,
+on a float32 model). Both do the same work: the same textual-inversion steps and images per
+class per step, the same inversions, the same images from the same seeds; only the way it is
+computed differs.
 
 FLOPs are counted once per kind of call with torch's FLOP counter (a UNet forward of one sample,
 a UNet forward and backward to the text conditioning, as both inversions make with the weights
@@ -24,42 +26,57 @@ from pathlib import Path
 
 import torch
 
-from tint import world
+from tint.config import SettingError, group, setting
 from tint.data import glyphs
-from tint.data.images import resize
-from tint.diffusion import ddim, null_text, textual_inversion
+from tint.data.images import LabelledImage, to_image, to_tensor
+from tint.diffusion.generation import (
+    GenerateConfig,
+    class_tokens,
+    encode_supports,
+    invert_supports,
+    learn_tokens,
+    plan_images,
+    reconstruct,
+    render,
+    working_size,
+)
 from tint.diffusion.memory import FittingBatch
-from tint.diffusion.model import DiffusionModel
-from tint.diffusion.sampler import blend_noise
-from tint.errors import TintError
+from tint.diffusion.model import DTYPES, DiffusionModel, resolve_device
+from tint.diffusion.textual_inversion import TextualInversionConfig
 from tint.eval.model_quality import psnr
+from tint.io.pretrained import quiet_libraries
 
 
 @dataclass
 class BenchConfig:
-    ways: int = 5  # classes of the task
-    shots: int = 5  # supports per class
-    steps: int = 25  # DDIM steps (inversion and sampling)
-    guidance: float = 7.5
-    ti_steps: int = 50  # textual-inversion steps per class, one image per class per step
-    images: int = 64  # generated images timed
-    batch: int = 64  # generation batch of the fast path (halved while it does not fit memory)
-    device: str = "cpu"
-    dtype: str = "float32"  # of the fast path's UNet and VAE
-    channels_last: bool = False
-    compile: bool = False  # torch.compile the UNet (fixed shapes)
-    seed: int = 0
+    ways: int = setting(5, "classes of the task", minimum=1)
+    shots: int = setting(5, "supports per class", minimum=1)
+    images: int = setting(64, "images generated and timed, over the classes", minimum=1)
+    generation: GenerateConfig = group(
+        GenerateConfig,
+        "the work timed (ti.batch images per class per textual-inversion step)",
+        prefix="",
+        factory=lambda: GenerateConfig(batch=64, ti=TextualInversionConfig(steps=50, batch=1)),
+        exclude=("num", "generator", "alpha", "random_alpha", "resolution"),
+    )
+    device: str = setting("cpu", "cpu or cuda")
+    dtype: str = setting("float32", "of the fast way's UNet and VAE", choices=tuple(DTYPES))
+    channels_last: bool = setting(False, "channels-last memory format, on the fast way")
+    compile: bool = setting(
+        False,
+        "torch.compile the fast way's UNet, generation graphs frozen (a first, compiling pass "
+        "is timed apart)",
+    )
 
 
-def sd15_model(device: str, dtype: str) -> DiffusionModel:
+def sd15_model(device: str, dtype: str, tokenizer: str | Path) -> DiffusionModel:
     """Stable Diffusion 1.5's UNet, VAE and text encoder, built from their public configurations
-    with random weights: the real model's compute, nothing downloaded. The tokenizer is the glyph
-    model's (any ids below 49408 serve), padded to 77 tokens as SD's."""
+    with random weights: the real model's compute, nothing downloaded. The tokenizer is any
+    CLIP tokenizer folder's (ids below 49408 serve), padded to 77 tokens as SD's."""
     from diffusers import AutoencoderKL, UNet2DConditionModel
     from transformers import CLIPTextConfig, CLIPTextModel, CLIPTokenizer
 
     from tint.diffusion.architectures import sd_scheduler
-    from tint.diffusion.model import DTYPES, quiet_libraries, resolve_device
 
     quiet_libraries()
 
@@ -92,7 +109,7 @@ def sd15_model(device: str, dtype: str) -> DiffusionModel:
             projection_dim=768,
         )
     )
-    tokenizer = CLIPTokenizer.from_pretrained(world.DEFAULT_MODEL / "tokenizer")
+    tokenizer = CLIPTokenizer.from_pretrained(tokenizer)
     tokenizer.model_max_length = 77
     scheduler = sd_scheduler()
     dev, dt = resolve_device(device), DTYPES[dtype]
@@ -116,15 +133,13 @@ def sd15_model(device: str, dtype: str) -> DiffusionModel:
     )
 
 
-def load_bench_model(arch: str | None, model_dir, device: str, dtype: str) -> DiffusionModel:
-    from tint.diffusion.model import resolve_device
-
+def load_bench_model(arch: str, model_dir: str | Path, device: str, dtype: str) -> DiffusionModel:
+    """`arch` "sd15" (see `sd15_model`; `model_dir` lends its tokenizer), or the model in
+    `model_dir`."""
     resolve_device(device)  # before building a large model for a device that is not there
     if arch == "sd15":
-        return sd15_model(device, dtype)
-    if arch not in (None, "tiny"):
-        raise TintError(f"unknown --arch {arch!r} (choose from sd15, tiny)")
-    return DiffusionModel.load(model_dir or world.DEFAULT_MODEL, device=device, dtype=dtype)
+        return sd15_model(device, dtype, Path(model_dir) / "tokenizer")
+    return DiffusionModel.load(model_dir, device=device, dtype=dtype)
 
 
 class _Counter:
@@ -208,74 +223,56 @@ def _timed(model: DiffusionModel, record: dict, key: str):
     record[key] = time.perf_counter() - start
 
 
-def _task(config: BenchConfig, size: int) -> list[torch.Tensor]:
+def _task(config: BenchConfig) -> dict[str, list[LabelledImage]]:
     """The task's supports: the first `shots` benchmark instances of `ways` novel glyph
-    classes, upsampled to the model's resolution (as TINT does with small inputs)."""
+    classes (TINT upsamples them to the model's resolution)."""
     novel = glyphs.split("novel")
     if config.ways > len(novel):
-        raise TintError(f"--ways {config.ways}: the glyph world has {len(novel)} novel classes")
-    return [
-        resize(glyphs.benchmark_instances(g, config.shots), (size, size))
+        raise SettingError("ways", f"the glyph world has {len(novel)} novel classes")
+    return {
+        g.name: [
+            LabelledImage(Path(f"{g.name}/{k}.png"), to_image(x))
+            for k, x in enumerate(glyphs.benchmark_instances(g, config.shots))
+        ]
         for g in novel[: config.ways]
-    ]
+    }
 
 
 def run_path(model: DiffusionModel, config: BenchConfig, reference: bool, progress: bool) -> dict:
     """Specialise to the task and generate `config.images` images, the fast way or the
     reference way. Returns timings, sample counts and the outputs compared between the two."""
-    supports = _task(config, model.native_resolution)
-    latents = [model.encode_images(x) for x in supports]
-    tokens = [f"<bench-{i}>" for i in range(config.ways)]
-    ti = textual_inversion.TextualInversionConfig(steps=config.ti_steps, batch=1)
-    nt = null_text.NullTextConfig(guidance=config.guidance)
+    classes = _task(config)
+    generation = dataclasses.replace(
+        config.generation, num=-(-config.images // config.ways), alpha=0.5
+    )
+    size = working_size(model, generation)
+    latents = {n: encode_supports(model, images, size) for n, images in classes.items()}
+    tokens = class_tokens(model, classes)
     times: dict[str, float] = {}
     counter = _Counter(model)
     try:
         with _timed(model, times, "textual_inversion"), counter.counting():
-            if reference:
-                embeddings = torch.cat(
-                    [
-                        textual_inversion.train(model, [t], [z], ti, config.seed, progress=False)
-                        for t, z in zip(tokens, latents)
-                    ]
-                )
-            else:
-                embeddings = textual_inversion.train(
-                    model, tokens, latents, ti, config.seed, progress
-                )
-        textual_inversion.set_embeddings(model, tokens, embeddings)
-        z0 = torch.cat(latents)
-        with torch.no_grad():
-            cond = model.encode_text([ti.template.format(t) for t in tokens])
-        cond = cond.repeat_interleave(config.shots, 0)
-        with _timed(model, times, "null_text_inversion"), counter.counting():
-            if reference:
-                parts = [
-                    null_text.invert(model, z0[i : i + 1], cond[i : i + 1], config.steps, nt, False)
-                    for i in range(len(z0))
-                ]
-                zT = torch.cat([p.latents_T for p in parts])
-                nulls = torch.cat([p.null_embeddings for p in parts], 1)
-            else:
-                inverted = null_text.invert(model, z0, cond, config.steps, nt, progress)
-                zT, nulls = inverted.latents_T, inverted.null_embeddings
-        with torch.no_grad():
-            recon = model.decode_latents(
-                ddim.sample(model, zT, cond, nulls, config.steps, config.guidance)
+            embeddings = learn_tokens(
+                model, classes, tokens, generation, latents, reference, progress
             )
-        g = torch.Generator().manual_seed(config.seed)
-        which = torch.randint(len(z0), (config.images,), generator=g)
-        noise = torch.randn((config.images, *z0.shape[1:]), generator=g)
-        with _timed(model, times, "generation"), counter.counting(), torch.no_grad():
-
-            def generate(part: slice) -> torch.Tensor:
-                pick = which[part]
-                z = blend_noise(zT[pick], noise[part].to(zT), torch.full((len(pick),), 0.5))
-                z = ddim.sample(model, z, cond[pick], nulls[:, pick], config.steps, config.guidance)
-                return model.decode_latents(z).cpu()
-
-            fitting = FittingBatch(1 if reference else config.batch, "generation")
-            images = [x for _, x in fitting.slices(config.images, generate)]
+        with _timed(model, times, "null_text_inversion"), counter.counting():
+            specs = invert_supports(
+                model, classes, embeddings, generation, latents, reference, progress
+            )
+        recon = torch.cat([reconstruct(model, specs[n], generation).cpu() for n in classes])
+        supports = torch.cat(
+            [to_tensor(im.image, size)[None] for ims in classes.values() for im in ims]
+        )
+        entries = plan_images(specs, generation)[: config.images]
+        with _timed(model, times, "generation"), counter.counting():
+            fitting = FittingBatch(1 if reference else generation.batch, "generation")
+            images = [
+                image
+                for _, part in fitting.slices(
+                    len(entries), lambda p: render(model, specs, entries[p], generation, reference)
+                )
+                for image in part
+            ]
     finally:
         counter.remove()
     return {
@@ -285,8 +282,8 @@ def run_path(model: DiffusionModel, config: BenchConfig, reference: bool, progre
             "unet_trained": counter.unet_trained,
             "vae_decoded": counter.vae_decoded,
         },
-        "reconstruction_psnr": psnr(recon.cpu(), torch.cat(supports)),
-        "images": torch.cat(images),
+        "reconstruction_psnr": psnr(recon, supports),
+        "images": torch.stack([to_tensor(im, (im.size[1], im.size[0])) for im in images]),
         "peak_memory_mb": _peak_memory_mb(model),
     }
 
@@ -330,7 +327,7 @@ def bench(
 ) -> dict:
     """The figures of `tint bench` as one JSON-ready dict (see the module doc)."""
     if compare not in (None, "reference"):
-        raise TintError(f"unknown --compare {compare!r} (choose from reference)")
+        raise SettingError("compare", f"must be reference, got {compare!r}")
     flops = _flops_per_sample(model)
     warmup: dict[str, float] = {}
     with _fast_settings(model, config):
@@ -364,9 +361,7 @@ def bench(
         result["compile_s"] = round(warmup["compile"], 3)
     if compare == "reference":
         ref_model = reference_model or model
-        ref = run_path(
-            ref_model, dataclasses.replace(config, batch=1), reference=True, progress=progress
-        )
+        ref = run_path(ref_model, config, reference=True, progress=progress)
         ref_special = ref["seconds"]["textual_inversion"] + ref["seconds"]["null_text_inversion"]
         result["reference"] = {
             "seconds": {k: round(v, 3) for k, v in ref["seconds"].items()},

@@ -11,21 +11,18 @@ depend only on (seed, step), so a run resumed from a checkpoint is the run it wo
 
 from __future__ import annotations
 
-import dataclasses
-import math
-import time
 from dataclasses import dataclass
 from pathlib import Path
 
 import torch
 import torch.nn.functional as F
-from tqdm.auto import tqdm
 
-from tint.batches import step_generator
-from tint.checkpoint import Checkpoint
+from tint.config import setting
 from tint.data.augment import AugmentConfig, augment
 from tint.data.images import as_float
+from tint.io.checkpoint import Checkpoint
 from tint.models.students import Student
+from tint.train.trainer import TrainConfig, train
 
 # TINT's noise blend for images a student learns from: the best of 0.3, 0.5, 0.7 and 0.9 in a
 # sweep on the glyph world's val classes (hard 5-way 1-shot, 4 episodes; README, Benchmark).
@@ -34,17 +31,24 @@ DISTILL_ALPHA = 0.9
 
 
 @dataclass
-class DistillConfig:
-    steps: int = 1000
-    batch: int = 64  # pool images per step
-    support_batch: int = 64  # supports per step (all of them when there are fewer)
-    lr: float = 3e-3  # AdamW peak, cosine decay to 0 after a linear warm-up
-    warmup: int = 50
-    weight_decay: float = 5e-4
-    temperature: float = 4.0  # softens both distributions in the KL term
-    support_weight: float = 1.0  # weight of the supports' cross-entropy
-    checkpoint_every: int = 250  # steps, when a checkpoint directory is given
-    seed: int = 0
+class DistillConfig(TrainConfig):
+    """The optimisation (see TrainConfig) and the distillation loss."""
+
+    steps: int = setting(1000, "distillation steps", minimum=1)
+    batch: int = setting(64, "pool images per step", minimum=1)
+    lr: float = setting(3e-3, "AdamW's peak learning rate", above=0)
+    warmup: int = setting(50, "steps of linear warm-up of the learning rate", minimum=0)
+    schedule: str = setting(
+        "cosine",
+        "after the warm-up: constant, or cosine decay to 0",
+        choices=("constant", "cosine"),
+    )
+    weight_decay: float = setting(5e-4, "AdamW's decoupled weight decay", minimum=0)
+    support_batch: int = setting(
+        64, "supports per step (all of them when there are fewer)", minimum=1
+    )
+    temperature: float = setting(4.0, "softens both distributions in the KL term", above=0)
+    support_weight: float = setting(1.0, "weight of the supports' cross-entropy", minimum=0)
 
 
 def kd_loss(student_logits, teacher_logits, temperature: float) -> torch.Tensor:
@@ -93,31 +97,11 @@ def distill(
     """
     augmentation = augmentation or AugmentConfig()
     student.to(memory_format=torch.channels_last)  # faster on CPUs, same numbers
-    optimizer = torch.optim.AdamW(
-        student.parameters(), lr=config.lr, weight_decay=config.weight_decay
-    )
-    checkpoint = Checkpoint(checkpoint_dir) if checkpoint_dir else None
-    state = {"step": 0, "seconds": 0.0, "loss": None}
-    if checkpoint and checkpoint.state() and checkpoint.has_weights():
-        saved = checkpoint.state()
-        if saved.get("config") == dataclasses.asdict(config):
-            checkpoint.load_into({"student": student}, optimizer)
-            state = saved
     if teacher is not None:
         teacher.eval()
     supports, labels = supports.float(), labels.long()
-    started, recent = time.perf_counter(), []
-    bar = tqdm(
-        range(state["step"], config.steps),
-        initial=state["step"],
-        total=config.steps,
-        desc=desc,
-        disable=not progress,
-        leave=False,
-    )
-    for step in bar:
-        student.train()
-        g = step_generator(config.seed, "distill", step)
+
+    def step(index: int, g: torch.Generator) -> torch.Tensor:
         pick = torch.randperm(len(supports), generator=g)[: config.support_batch]
         loss = config.support_weight * F.cross_entropy(
             student(augment(supports[pick], g, augmentation)), labels[pick]
@@ -128,29 +112,15 @@ def distill(
             with torch.no_grad():
                 target = teacher(view)
             loss = loss + kd_loss(student(view), target, config.temperature)
-        warm = min(1.0, (step + 1) / max(1, config.warmup))
-        for group in optimizer.param_groups:
-            group["lr"] = config.lr * warm * 0.5 * (1 + math.cos(math.pi * step / config.steps))
-        optimizer.zero_grad(set_to_none=True)
-        loss.backward()
-        optimizer.step()
-        recent = (recent + [float(loss.detach())])[-50:]
-        bar.set_postfix(loss=f"{sum(recent) / len(recent):.3f}")
-        done = step + 1
-        if checkpoint and (done % config.checkpoint_every == 0 or done == config.steps):
-            state = {
-                "step": done,
-                "seconds": state["seconds"] + time.perf_counter() - started,
-                "loss": sum(recent) / len(recent),
-                "config": dataclasses.asdict(config),
-            }
-            started = time.perf_counter()
-            checkpoint.save(state, {"student": student}, optimizer)
-    student.eval()
-    if not checkpoint:
-        state = {
-            "step": config.steps,
-            "seconds": time.perf_counter() - started,
-            "loss": sum(recent) / len(recent) if recent else None,
-        }
-    return state
+        return loss
+
+    return train(
+        step,
+        {"student": student},
+        config,
+        "distill",
+        checkpoint=Checkpoint(checkpoint_dir) if checkpoint_dir else None,
+        window=50,
+        progress=progress,
+        desc=desc,
+    )

@@ -11,7 +11,8 @@ from pathlib import Path
 
 import torch
 
-from tint.storage import read_json_object, read_safetensors, write_json, write_safetensors
+from tint.io.run_folder import replace_folder
+from tint.io.storage import read_json_object, read_safetensors, write_json, write_safetensors
 
 
 def _flatten_optimizer(optimizer: torch.optim.Optimizer) -> dict[str, torch.Tensor]:
@@ -63,11 +64,8 @@ class Checkpoint:
         for name, module in modules.items():
             write_safetensors(scratch / f"{name}.safetensors", module.state_dict())
         write_safetensors(scratch / "optimizer.safetensors", _flatten_optimizer(optimizer))
-        write_json(scratch / "state.json", state)
-        if self.dir.exists():
-            self.dir.rename(old)
-        scratch.rename(self.dir)
-        shutil.rmtree(old, ignore_errors=True)
+        write_json(scratch / "state.json", state)  # last: the scratch copy is whole from here
+        replace_folder(scratch, self.dir, old)
 
     def load_into(self, modules: dict[str, torch.nn.Module], optimizer) -> None:
         for name, module in modules.items():

@@ -3,18 +3,14 @@ resumed run sees exactly the batches an uninterrupted one would."""
 
 from __future__ import annotations
 
-import hashlib
 from collections.abc import Callable
 
 import torch
 
+from tint.io import seeds
+
 # draw(batch_size, generator) -> (images (B, 3, H, W) in [0, 1], labels or captions)
 Draw = Callable[[int, torch.Generator], tuple[torch.Tensor, list]]
-
-
-def step_generator(seed: int, stage: str, step: int) -> torch.Generator:
-    digest = hashlib.sha256(f"{seed}/{stage}/{step}".encode()).digest()
-    return torch.Generator().manual_seed(int.from_bytes(digest[:8], "little") >> 1)
 
 
 class PooledDraw:
@@ -36,7 +32,7 @@ class PooledDraw:
         if step // self.BLOCK != self.block:
             self.block = step // self.BLOCK
             size = self.batch * self.BLOCK // self.reuse
-            pool_g = step_generator(self.seed, f"{self.stage}-pool", self.block)
+            pool_g = seeds.generator(self.seed, f"{self.stage}-pool", self.block)
             images, self.labels = self.draw(size, pool_g)
             self.items = torch.cat([self.prepare(x) for x in images.split(256)])
         pick = torch.randint(len(self.items), (self.batch,), generator=g)

@@ -10,7 +10,7 @@ from pathlib import Path
 
 from PIL import Image
 
-from tint.storage import atomic_path
+from tint.io.storage import atomic_path
 
 STYLE = """
 body { font-family: system-ui, sans-serif; margin: 2em auto; max-width: 60em; color: #222; }

@@ -1,0 +1,84 @@
+"""`tint bench`: how fast TINT specialises and generates, on this machine."""
+
+from __future__ import annotations
+
+import json
+from dataclasses import dataclass
+
+from tint.commands import Command, Options
+from tint.commands.world import DEFAULT_MODEL
+from tint.config import group, setting
+from tint.eval.bench import BenchConfig
+
+
+@dataclass
+class BenchSettings:
+    model: str | None = setting(None, "Stable Diffusion directory (default: the shipped one)")
+    arch: str = setting(
+        "tiny",
+        "tiny: the model of --model; sd15: Stable Diffusion 1.5's architecture at 512 px with "
+        "random weights",
+        choices=("tiny", "sd15"),
+    )
+    compare: str | None = setting(
+        None, "reference: also run the reference way and report speed-ups", choices=("reference",)
+    )
+    bench: BenchConfig = group(BenchConfig, "what is timed", prefix="")
+
+
+def run(settings: BenchSettings, options: Options) -> None:
+    from tint.eval.bench import bench, load_bench_model
+
+    config, model_dir = settings.bench, settings.model or DEFAULT_MODEL
+    model = load_bench_model(settings.arch, model_dir, config.device, config.dtype)
+    reference = None
+    if settings.compare and config.dtype != "float32":
+        reference = load_bench_model(settings.arch, model_dir, config.device, "float32")
+    result = bench(model, config, settings.compare, reference, progress=not options.quiet)
+    if options.json:
+        print(json.dumps(result, indent=2))
+        return
+    ref = result.get("reference")
+    rows = [("", "fast path", "reference", "speed-up")]
+    for key, label in (
+        ("textual_inversion", "textual inversion (s)"),
+        ("null_text_inversion", "null-text inversion (s)"),
+        ("generation", f"generation of {config.images} (s)"),
+    ):
+        rows.append(
+            (
+                label,
+                f"{result['seconds'][key]:.2f}",
+                f"{ref['seconds'][key]:.2f}" if ref else "",
+                f"{result['speedup'][key]:.1f}x" if ref else "",
+            )
+        )
+    for key, label, digits in (
+        ("images_per_s", "images/s", 1),
+        ("reconstruction_psnr", "reconstruction PSNR (dB)", 2),
+    ):
+        rows.append(
+            (label, f"{result[key]:.{digits}f}", f"{ref[key]:.{digits}f}" if ref else "", "")
+        )
+    print(f"{result['device']}, {config.dtype}")
+    for row in rows:
+        print(f"{row[0]:<28}{row[1]:>12}{row[2]:>12}{row[3]:>10}")
+    print(f"peak memory {result['peak_memory_mb']:.0f} MB, {result['tflops']:.4f} TFLOP/s")
+    if "compile_s" in result:
+        print(f"compiling: a first pass of {result['compile_s']:.0f} s, not in the figures above")
+
+
+COMMAND = Command(
+    name="bench",
+    help="measure TINT's speed: specialisation time, images/s, memory, TFLOP/s",
+    description="Specialise to one N-way K-shot task (textual inversion at a fixed step count, "
+    "null-text inversion of every support) and generate images, timing each stage with the "
+    "functions `tint generate` runs; reports peak memory and the model TFLOP/s achieved. "
+    "--compare reference also runs the reference way (batch 1, float32, one class, support and "
+    "image at a time) on the same inputs and reports the speed-up and the quality difference.",
+    settings=BenchSettings,
+    base=BenchSettings,
+    run=run,
+    options=("quiet", "json", "threads"),
+    aliases={"--steps": "bench.generation.ddim_steps"},
+)

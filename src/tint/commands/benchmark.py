@@ -1,0 +1,54 @@
+"""`tint benchmark`: methods compared over many few-shot episodes, with intervals."""
+
+from __future__ import annotations
+
+from tint.commands import Command, Options
+from tint.commands.world import DEFAULT_MODEL, DEFAULT_TEACHER
+from tint.eval.benchmark import BenchmarkSettings, run_benchmark
+
+
+def run(settings: BenchmarkSettings, options: Options) -> None:
+    results = run_benchmark(
+        settings, DEFAULT_MODEL, DEFAULT_TEACHER, options.resume, not options.quiet
+    )
+    print_benchmark(results, settings.out)
+
+
+def print_benchmark(results: dict, out: str | None) -> None:
+    """The summary of a benchmark's results.json, as `tint benchmark` prints it."""
+    run = results["settings"]
+    print(f"{len(results['episodes'])} episodes, {run['ways']}-way {run['shots']}-shot")
+    for method, s in results["summary"].items():
+        ci = s["ci95"]
+        interval = f"[{ci[0]:.3f}, {ci[1]:.3f}]" if ci else ""
+        print(f"  {method:<10} {s['accuracy']:.3f} {interval}")
+    for pair, d in results["paired"].items():
+        ci = d["ci95"]
+        print(f"  {pair:<20} {d['mean']:+.3f} [{ci[0]:+.3f}, {ci[1]:+.3f}]")
+    if out is not None:
+        print(f"wrote {out}/results.json, results.csv, report.html")
+
+
+COMMAND = Command(
+    name="benchmark",
+    help="compare methods over many few-shot episodes, with intervals",
+    description="Draw N-way K-shot episodes of a dataset split (episode i depends only on "
+    "the seed and i) and run every method on each: the specialised teacher, and students "
+    "trained on the supports alone or distilled on TINT, textual-inversion-only, alpha-0 "
+    "or retrieved images. Writes OUT/episodes.json, OUT/results.json, OUT/results.csv, "
+    "OUT/report.html (accuracy with 95% intervals, law of total variance, and paired "
+    "differences between methods) and OUT/run.json. --resume continues where a run stopped, "
+    "and extends a finished one with more episodes or methods.",
+    settings=BenchmarkSettings,
+    base=BenchmarkSettings,
+    run=run,
+    options=("resume", "quiet"),
+    required=("dataset", "out"),
+    aliases={
+        "--synthetic": "setup.generation.num",
+        "--student-steps": "setup.distill.steps",
+        "--student": "setup.student.arch",
+        "--width": "setup.student.width",
+        "--input-size": "setup.student.input_size",
+    },
+)

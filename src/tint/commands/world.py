@@ -1,0 +1,19 @@
+"""The default world: the glyph benchmark's settings file and the models trained on its base
+classes, which ship with tint and are every command's defaults. Only commands read this; the
+library is given paths and settings."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+from tint.config import read_file
+from tint.data.glyphs import WORLD
+
+ASSETS = Path(__file__).resolve().parent.parent / "assets"
+DEFAULT_MODEL = ASSETS / "glyph-diffusion"
+DEFAULT_TEACHER = ASSETS / "glyph-teacher"
+
+
+def section(name: str) -> dict:
+    """One table of the world file (configs/glyphs.toml): "diffusion", "teacher", "student"."""
+    return read_file(WORLD)[name]

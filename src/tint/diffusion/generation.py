@@ -1,0 +1,309 @@
+"""TINT in memory: specialise a model to classes (textual inversion, then null-text inversion of
+each support) and render images from the specialisations. Nothing here touches the disk;
+`tint.diffusion.pipeline` adds resuming from disk and the manifest.
+
+Each stage takes `reference`: False (the default) batches all classes of a call into one
+textual-inversion loop, all supports into one null-text inversion and many images into one
+sampling batch; True does the same work the way the original code does it, one class, one
+support and one image at a time. `tint bench` times both ways through these very functions."""
+
+from __future__ import annotations
+
+import dataclasses
+import hashlib
+import re
+from collections import Counter
+from dataclasses import dataclass
+
+import torch
+
+from tint.config import SettingError, group, setting
+from tint.data.images import LabelledImage, resize, to_image, to_tensor
+from tint.diffusion import ddim, null_text, textual_inversion
+from tint.diffusion.model import DiffusionModel
+from tint.diffusion.sampler import blend_noise
+from tint.diffusion.specialization import Specialization, TokenEmbedding
+from tint.io import seeds
+
+GENERATORS = ("tint", "ti")
+# The paper's textual inversion, and the default: fewer, larger-batch steps (README, "Presets").
+PRESETS = {
+    "fast": textual_inversion.TextualInversionConfig(),
+    "reference": textual_inversion.TextualInversionConfig(steps=5000, batch=1, lr=1e-3),
+}
+
+
+@dataclass
+class GenerateConfig:
+    num: int = setting(10, "images per class", minimum=1)
+    generator: str = setting(
+        "tint",
+        "tint: from each support's inversion; ti: textual inversion only, from fresh noise",
+        choices=GENERATORS,
+    )
+    alpha: float = setting(
+        0.5, "noise blend: 0 reproduces a support, 1 is fresh noise", minimum=0, maximum=1
+    )
+    random_alpha: bool = setting(False, "draw alpha uniformly from [0, 1] for each image")
+    ddim_steps: int = setting(
+        25, "DDIM steps, of null-text inversion and sampling alike", minimum=1
+    )
+    guidance: float = setting(7.5, "classifier-free guidance scale", minimum=0)
+    seed: int = setting(0, "random seed")
+    resolution: tuple[int, int] | None = setting(
+        None,
+        "H W the model works at; supports are resized to it, images back to their support's "
+        "size (default: the model's native size)",
+        minimum=1,
+    )
+    batch: int = setting(16, "images per generation batch", minimum=1)
+    ti: textual_inversion.TextualInversionConfig = group(
+        textual_inversion.TextualInversionConfig, "textual inversion (the fast preset's)"
+    )
+    null_text: null_text.NullTextConfig = group(null_text.NullTextConfig, "null-text inversion")
+
+    def validate(self) -> None:
+        if "{}" not in self.ti.template:
+            raise SettingError(
+                "ti.template", f"must contain {{}} for the class token: {self.ti.template!r}"
+            )
+
+
+def class_token(name: str, taken: set[str]) -> str:
+    """A new token for a class: '<name>' with the name lower-cased and spaces as dashes."""
+    slug = re.sub(r"[^a-z0-9]+", "-", name.lower()).strip("-") or "class"
+    token, n = f"<{slug}>", 1
+    while token in taken:
+        n += 1
+        token = f"<{slug}-{n}>"
+    taken.add(token)
+    return token
+
+
+def class_tokens(model: DiffusionModel, names) -> dict[str, str]:
+    """One new token per class. Tokens an earlier call added are not taken: a class keeps its
+    token from call to call."""
+    vocab = model.tokenizer
+    taken = set(vocab.get_vocab()) - set(vocab.get_added_vocab()) | set(vocab.all_special_tokens)
+    return {name: class_token(name, taken) for name in names}
+
+
+def working_size(model: DiffusionModel, config: GenerateConfig) -> tuple[int, int]:
+    size = config.resolution or (model.native_resolution, model.native_resolution)
+    model.check_resolution(size)
+    return size
+
+
+def encode_supports(model, images: list[LabelledImage], size) -> torch.Tensor:
+    """Supports (small ones upsampled) to (K, C, h, w) latents at the working size."""
+    x = torch.stack([to_tensor(im.image, size) for im in images])
+    return torch.cat([model.encode_images(chunk) for chunk in x.split(16)])
+
+
+def _latents(model, classes: dict[str, list[LabelledImage]], config) -> dict[str, torch.Tensor]:
+    size = working_size(model, config)
+    return {name: encode_supports(model, images, size) for name, images in classes.items()}
+
+
+def stage_settings(model, images: list[LabelledImage], token: str, config: GenerateConfig):
+    """What each stage of a class's specialisation depends on: a saved stage is reused only
+    where these are equal. Returns (textual inversion's, null-text inversion's)."""
+    first = {
+        "model": model.fingerprint,
+        "supports": [[im.path.name, _digest(im)] for im in images],
+        "resolution": list(working_size(model, config)),
+        "seed": config.seed,
+        "token": token,
+        "textual_inversion": dataclasses.asdict(config.ti),
+    }
+    second = {
+        **first,
+        "steps": config.ddim_steps,
+        "null_text": {**dataclasses.asdict(config.null_text), "guidance": config.guidance},
+    }
+    return first, second
+
+
+def _digest(image: LabelledImage) -> str:
+    """The support's pixels, so that a saved stage is reused for the same image only."""
+    w, h = image.size
+    return hashlib.sha256(f"{w}x{h}".encode() + image.image.tobytes()).hexdigest()[:16]
+
+
+def learn_tokens(
+    model: DiffusionModel,
+    classes: dict[str, list[LabelledImage]],
+    tokens: dict[str, str],
+    config: GenerateConfig,
+    latents: dict[str, torch.Tensor] | None = None,
+    reference: bool = False,
+    progress: bool = True,
+) -> dict[str, TokenEmbedding]:
+    """Textual inversion of every class given, all in one batched loop (or, `reference`, one
+    class after another). The tokens are installed in the model."""
+    latents, names = latents or _latents(model, classes, config), list(classes)
+    if reference:
+        learned = torch.cat(
+            [
+                textual_inversion.train(
+                    model, [tokens[n]], [latents[n]], config.ti, config.seed, progress=False
+                )
+                for n in names
+            ]
+        )
+    else:
+        learned = textual_inversion.train(
+            model,
+            [tokens[n] for n in names],
+            [latents[n] for n in names],
+            config.ti,
+            config.seed,
+            progress,
+        )
+    return {
+        n: TokenEmbedding(
+            tokens[n],
+            config.ti.template.format(tokens[n]),
+            vector,
+            stage_settings(model, classes[n], tokens[n], config)[0],
+        )
+        for n, vector in zip(names, learned)
+    }
+
+
+def invert_supports(
+    model: DiffusionModel,
+    classes: dict[str, list[LabelledImage]],
+    embeddings: dict[str, TokenEmbedding],
+    config: GenerateConfig,
+    latents: dict[str, torch.Tensor] | None = None,
+    reference: bool = False,
+    progress: bool = True,
+) -> dict[str, Specialization]:
+    """Null-text inversion of every support of every class given, as one batch (or,
+    `reference`, one support after another). The classes' tokens must be installed."""
+    latents, names = latents or _latents(model, classes, config), list(classes)
+    z0 = torch.cat([latents[n] for n in names])
+    with torch.no_grad():
+        prompts = model.encode_text([embeddings[n].prompt for n in names])
+    counts = [len(latents[n]) for n in names]
+    cond = prompts.repeat_interleave(torch.tensor(counts, device=model.device), 0)
+    nt, steps = config.null_text, config.ddim_steps
+    if reference:
+        parts = [
+            null_text.invert(model, z0[i : i + 1], cond[i : i + 1], steps, nt, config.guidance)
+            for i in range(len(z0))
+        ]
+        zT = torch.cat([p.latents_T for p in parts])
+        nulls = torch.cat([p.null_embeddings for p in parts], 1)
+    else:
+        inverted = null_text.invert(model, z0, cond, steps, nt, config.guidance, progress)
+        zT, nulls = inverted.latents_T, inverted.null_embeddings
+    specs = {}
+    for n, z, e in zip(names, zT.split(counts), nulls.split(counts, 1)):
+        specs[n] = Specialization(
+            name=n,
+            token_embedding=embeddings[n],
+            supports=[im.path.name for im in classes[n]],
+            support_sizes=[im.size for im in classes[n]],
+            latents_T=z.cpu(),
+            null_embeddings=e.transpose(0, 1).contiguous().cpu(),
+            settings=stage_settings(model, classes[n], embeddings[n].token, config)[1],
+        )
+    return specs
+
+
+def specialize(
+    model: DiffusionModel,
+    classes: dict[str, list[LabelledImage]],
+    config: GenerateConfig,
+    reference: bool = False,
+    progress: bool = True,
+) -> dict[str, Specialization]:
+    """TINT-specialise `model` to every class: textual inversion, then null-text inversion."""
+    config.validate()
+    latents = _latents(model, classes, config)
+    tokens = class_tokens(model, classes)
+    embeddings = learn_tokens(model, classes, tokens, config, latents, reference, progress)
+    return invert_supports(model, classes, embeddings, config, latents, reference, progress)
+
+
+@dataclass
+class ImageDraw:
+    """What one image is made from; a function of (seed, class) alone."""
+
+    support: int  # index of the support whose inversion it starts from
+    alpha: float
+    noise: torch.Tensor  # (C, h, w)
+
+
+def draw(seed: int, spec: Specialization, config: GenerateConfig) -> ImageDraw:
+    g = torch.Generator().manual_seed(seed)
+    k = int(torch.randint(len(spec.supports), (1,), generator=g))
+    alpha = float(torch.rand((), generator=g)) if config.random_alpha else config.alpha
+    return ImageDraw(k, alpha, torch.randn(spec.latents_T.shape[1:], generator=g))
+
+
+def plan_images(specs: dict[str, Specialization], config: GenerateConfig) -> list[dict]:
+    """Manifest entries for every image: its path, class, source support, alpha and seed. Image i
+    of class c has the seed (seed, c, i): the same in any batch, run or process."""
+    entries = []
+    for name, spec in specs.items():
+        for i in range(config.num):
+            seed = seeds.seed_of(config.seed, name, i, width=4)
+            d = draw(seed, spec, config)
+            tint = config.generator == "tint"
+            entries.append(
+                {
+                    "path": f"images/{name}/{i:05d}.png",
+                    "class": name,
+                    "support": spec.supports[d.support] if tint else None,
+                    "alpha": d.alpha if tint else None,
+                    "seed": seed,
+                }
+            )
+    return entries
+
+
+@torch.no_grad()
+def render(
+    model: DiffusionModel,
+    specs: dict[str, Specialization],
+    entries: list[dict],
+    config: GenerateConfig,
+    reference: bool = False,
+) -> list:
+    """Generate the images of `entries` (from `plan_images`) as one batch (or, `reference`, one
+    at a time); returns PIL images, each at the size of its support (for "ti", the class's most
+    common support size)."""
+    if reference and len(entries) > 1:
+        return [image for e in entries for image in render(model, specs, [e], config)]
+    draws = [draw(e["seed"], specs[e["class"]], config) for e in entries]
+    specs_of = [specs[e["class"]] for e in entries]
+    noise = torch.stack([d.noise for d in draws]).to(model.device)
+    cond = model.encode_text([s.token_embedding.prompt for s in specs_of])
+    if config.generator == "tint":
+        zT = torch.stack([s.latents_T[d.support] for s, d in zip(specs_of, draws)])
+        z = blend_noise(zT.to(model.device), noise, torch.tensor([d.alpha for d in draws]))
+        uncond = torch.stack([s.null_embeddings[d.support] for s, d in zip(specs_of, draws)], 1)
+        uncond = uncond.to(model.device)  # (N, B, L, D)
+        sizes = [s.support_sizes[d.support] for s, d in zip(specs_of, draws)]
+    else:
+        z = noise
+        uncond = model.encode_text([""]).expand(len(entries), -1, -1)
+        sizes = [Counter(s.support_sizes).most_common(1)[0][0] for s in specs_of]
+    z0 = ddim.sample(model, z, cond, uncond, config.ddim_steps, config.guidance)
+    pixels = model.decode_latents(z0)
+    return [to_image(resize(x[None], (h, w))[0]) for x, (w, h) in zip(pixels, sizes)]
+
+
+@torch.no_grad()
+def reconstruct(model: DiffusionModel, spec: Specialization, config: GenerateConfig):
+    """Every support of a class regenerated at alpha 0 from its inverted latent and null-text
+    embeddings: (K, 3, H, W) in [0, 1] at the working size."""
+    prompt = model.encode_text([spec.token_embedding.prompt] * len(spec.supports))
+    nulls = spec.null_embeddings.transpose(0, 1).to(model.device)  # (N, K, L, D)
+    z0 = ddim.sample(
+        model, spec.latents_T.to(model.device), prompt, nulls, config.ddim_steps, config.guidance
+    )
+    return model.decode_latents(z0)

@@ -1,1 +1,0 @@
-"""Distilling a teacher into a tiny student on generated images."""

@@ -1,0 +1,183 @@
+"""Pretraining a small latent diffusion model from scratch: the VAE first, then the UNet and text
+encoder on captioned images that a `draw` function supplies, both with `tint.train.trainer`.
+
+    OUT/                 a standard diffusers directory (EMA weights), usable at any checkpoint
+    OUT/training/        raw weights, EMA and Adam state as safetensors, state.json
+
+Every step's batch depends only on (seed, stage, step), so a resumed run continues exactly as an
+uninterrupted one would."""
+
+from __future__ import annotations
+
+import dataclasses
+import json
+import shutil
+from dataclasses import dataclass
+from pathlib import Path
+
+import torch
+
+from tint.config import group, setting
+from tint.data.draws import Draw, PooledDraw
+from tint.diffusion.architectures import TinyArchitecture, build_tiny
+from tint.diffusion.model import DiffusionModel
+from tint.errors import TintError
+from tint.io import seeds
+from tint.io.pretrained import quiet_libraries
+from tint.io.run_folder import replace_folder
+from tint.io.storage import write_json
+from tint.train.trainer import TrainConfig, train, training_folder
+
+
+@dataclass
+class DiffusionTraining:
+    vae: TrainConfig = group(
+        TrainConfig,
+        "the VAE, first",
+        factory=lambda: TrainConfig(steps=3000, batch=32, lr=1e-3, checkpoint_every=500),
+    )
+    denoiser: TrainConfig = group(
+        TrainConfig,
+        "the UNet and text encoder, on the finished VAE's latents",
+        factory=lambda: TrainConfig(
+            steps=60000, batch=96, lr=1e-3, warmup=500, ema_decay=0.999, checkpoint_every=500
+        ),
+    )
+    kl_weight: float = setting(
+        1e-4, "the VAE's KL term, per latent element, against the pixel MSE", minimum=0
+    )
+    caption_dropout: float = setting(
+        0.1, 'share of captions replaced by "", so that guidance works', minimum=0, maximum=1
+    )
+    reuse: int = setting(1, "steps each drawn image serves (see PooledDraw)", minimum=1)
+    # Min-SNR-gamma loss weights (Hang et al., 2023): the easy low-noise steps stop dominating
+    # the gradient, which speeds up training several times; 0 gives the plain mean.
+    min_snr_gamma: float = setting(5.0, "min-SNR-gamma loss weights (0: the plain mean)", minimum=0)
+
+
+def pretrain(
+    out: str | Path,
+    arch: TinyArchitecture,
+    config: DiffusionTraining,
+    draw: Draw,
+    resume: bool = False,
+    progress: bool = True,
+) -> dict:
+    """Train a model of architecture `arch` on drawn images into `out` (see module doc). With
+    `resume`, continue from the last checkpoint in `out`; more steps extend a finished run.
+    Returns the final state (stage, step, losses, time)."""
+    out = Path(out)
+    quiet_libraries()
+    folder, checkpoint, state = training_folder(out, resume)
+    if state and state["arch"] != json.loads(json.dumps(dataclasses.asdict(arch))):
+        raise TintError(f"{out}: was trained with another architecture; use another --out")
+    record = {"arch": dataclasses.asdict(arch)}
+    with folder:
+        if state is None:
+            build_tiny(out, arch, seed=config.vae.seed)
+            state = {"stage": "vae", "step": 0, "seconds": 0.0, "losses": {}}
+        if state["stage"] == "vae":
+            state = _train_vae(out, checkpoint, config, draw, record, progress)
+            # The VAE is final and published: a resume from here starts the denoiser.
+            write_json(checkpoint.dir / "state.json", {**state, **record})
+        return _train_denoiser(out, checkpoint, config, draw, state, record, progress)
+
+
+def _train_vae(out, checkpoint, config: DiffusionTraining, draw, record, progress) -> dict:
+    from diffusers import AutoencoderKL
+
+    vae = AutoencoderKL.from_pretrained(out / "vae")
+    vae.requires_grad_(True)
+    pool = PooledDraw(draw, config.vae.batch, config.reuse, config.vae.seed, "vae")
+    mse = {}
+
+    def step(index: int, g: torch.Generator) -> torch.Tensor:
+        x = pool(index, g)[0] * 2 - 1
+        posterior = vae.encode(x).latent_dist
+        reconstruction = (vae.decode(posterior.sample()).sample - x).pow(2).mean()
+        mse["vae_mse"] = float(reconstruction.detach())
+        return reconstruction + config.kl_weight * posterior.kl().mean() / x[0].numel()
+
+    state = train(
+        step,
+        {"vae": vae},
+        config.vae,
+        "vae",
+        checkpoint=checkpoint,
+        publish=lambda modules: _publish(out, modules),
+        record=lambda _: {"stage": "vae", "losses": dict(mse), **record},
+        window=1,
+        progress=progress,
+        desc="VAE",
+    )
+    vae.eval().requires_grad_(False)
+    with torch.no_grad():
+        sample = draw(512, seeds.generator(config.vae.seed, "vae-scale", 0))[0] * 2 - 1
+        latents = vae.encode(sample).latent_dist.mean
+    # Stable Diffusion's convention: latents of unit variance once multiplied by this.
+    vae.register_to_config(scaling_factor=float(1 / latents.std()))
+    vae.save_pretrained(out / "vae")
+    return {"stage": "denoiser", "step": 0, "seconds": state["seconds"], "losses": dict(mse)}
+
+
+def _train_denoiser(out, checkpoint, config: DiffusionTraining, draw, state, record, progress):
+    model = DiffusionModel.load(out)
+    modules = {"unet": model.unet, "text_encoder": model.text_encoder}
+    for m in modules.values():
+        m.requires_grad_(True)
+    T = model.num_train_timesteps
+    pool = PooledDraw(
+        draw,
+        config.denoiser.batch,
+        config.reuse,
+        config.denoiser.seed,
+        "denoiser",
+        prepare=model.encode_images,
+    )
+
+    def step(index: int, g: torch.Generator) -> torch.Tensor:
+        z0, captions = pool(index, g)
+        keep = (torch.rand(len(captions), generator=g) >= config.caption_dropout).tolist()
+        captions = [c if k else "" for c, k in zip(captions, keep)]
+        noise = torch.randn(z0.shape, generator=g)
+        t = torch.randint(0, T, (len(z0),), generator=g)
+        pred = model.unet(
+            model.add_noise(z0, noise, t), t, encoder_hidden_states=model.encode_text(captions)
+        ).sample
+        per_sample = (pred - model.training_target(z0, noise, t)).pow(2).mean(dim=(1, 2, 3))
+        return (per_sample * _loss_weights(model, t, config.min_snr_gamma)).mean()
+
+    losses = dict(state.get("losses", {}))
+    result = train(
+        step,
+        modules,
+        config.denoiser,
+        "denoiser",
+        checkpoint=checkpoint,
+        publish=lambda averaged: _publish(out, averaged),
+        record=lambda _: {"stage": "denoiser", "losses": losses, **record},
+        window=200,
+        progress=progress,
+        desc="denoiser",
+    )
+    losses["denoiser"] = result["loss"]
+    return {**result, "losses": losses}
+
+
+def _loss_weights(model: DiffusionModel, t: torch.Tensor, gamma: float) -> torch.Tensor:
+    """Min-SNR-gamma weights for each sample's loss at timestep t (ones when gamma is 0)."""
+    if gamma <= 0:
+        return torch.ones_like(t, dtype=torch.float32)
+    snr = model.alphas_cumprod[t] / (1 - model.alphas_cumprod[t])
+    clipped = snr.clamp(max=gamma)
+    return clipped / (snr + 1) if model.prediction_type == "v_prediction" else clipped / snr
+
+
+def _publish(out: Path, modules: dict) -> None:
+    """Write modules as the directory's components (what users load; the EMA weights for the
+    UNet and text encoder), each component whole or not at all."""
+    for name, module in modules.items():
+        scratch = out / f".{name}.partial"
+        shutil.rmtree(scratch, ignore_errors=True)
+        module.save_pretrained(scratch)
+        replace_folder(scratch, out / name)
