@@ -100,3 +100,14 @@ def support_latents(model, n=3, seed=0):
     with torch.no_grad():
         cond = model.encode_text(["a photo of a orange disc"] * n)
     return model.encode_images(images), cond
+
+
+@pytest.fixture(scope="session")
+def ray_address():
+    """One local Ray instance (2 CPUs) for the whole session; `tint ... --ray` in this process
+    runs on it. Its address, for other processes."""
+    import ray
+
+    ray.init(num_cpus=2, include_dashboard=False, logging_level="ERROR", configure_logging=False)
+    yield ray.get_runtime_context().gcs_address
+    ray.shutdown()

@@ -23,6 +23,7 @@ import pytest
 from tint.cli import main
 from tint.data import glyphs
 from tint.data.images import to_image
+from tint.diffusion.pipeline import group_record
 
 from .conftest import write_supports
 
@@ -67,8 +68,12 @@ def files(root: Path, pattern: str) -> dict[str, bytes]:
 
 def leftovers(root: Path) -> list[str]:
     """Temporary files, half-swapped checkpoints and locks: what an interrupted run leaves."""
-    names = [".tmp", ".partial", ".old", ".tint.lock", "-group.json"]
-    return [str(p) for p in root.rglob("*") if any(p.name.endswith(n) for n in names)]
+    names = [".tmp", ".partial", ".old", ".tint.lock"]
+    return [
+        str(p)
+        for p in root.rglob("*")
+        if any(p.name.endswith(n) for n in names) or "-group-" in p.name
+    ]
 
 
 def half_written(target: Path) -> None:
@@ -121,9 +126,8 @@ def test_a_kill_while_saving_one_class_of_a_stage_resumes_to_the_same_bytes(gene
     out = shutil.copytree(root / "reference", root / "between-saves")
     specs = out / "specialization"
     (sorted(specs.iterdir())[0] / "specialization.json").unlink()  # saved second, so not saved
-    (specs / ".null-text-group.json").write_text(
-        json.dumps({"classes": sorted(p.name for p in specs.iterdir())})
-    )
+    classes = sorted(p.name for p in specs.iterdir())
+    group_record(specs, "null-text", classes[0]).write_text(json.dumps({"classes": classes}))
     shutil.rmtree(out / "images")
     (out / "manifest.json").unlink()
     assert main([str(a) for a in [*argv, "--out", out, "--resume"]]) == 0

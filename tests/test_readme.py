@@ -37,7 +37,7 @@ from tint.data.images import to_image
 from .conftest import write_supports
 
 ROOT = Path(__file__).resolve().parent.parent
-PAGES = ["README.md", "docs/PERFORMANCE.md", "docs/GLYPHS.md"]
+PAGES = ["README.md", "docs/PERFORMANCE.md", "docs/GLYPHS.md", "docs/SCALING.md"]
 RUNNABLE = ("sh", "console", "python", "json", "toml")
 
 
@@ -247,6 +247,14 @@ CASES = {
         ],
     ),
     "tint plan glyphs-1shot --half-width 0.02": Case("benchmark"),
+    "tint benchmark --dataset glyphs --hard --shots 1 --episodes 4 --methods teacher,supports,tint "
+    "--out bench-ray --ray": Case(
+        "scaling",
+        [
+            ("--episodes 4", "--episodes 2"),
+            ("--ray", "--ray --num 2 --distill-steps 10 --ti-steps 5 --ddim-steps 3 --quiet"),
+        ],
+    ),
     "tint plan other-tool.json --half-width 0.02 --ways 5 --cost-episode 180 --max-queries 19": (
         Case("benchmark")
     ),
@@ -473,7 +481,9 @@ SCENES = sorted({c.scene for c in CASES.values()} - {"make"})
 
 
 @pytest.mark.parametrize("scene", SCENES)
-def test_the_pages_run_as_written(scene, tmp_path, model_dir, monkeypatch):
+def test_the_pages_run_as_written(scene, tmp_path, model_dir, monkeypatch, request):
+    if scene == "scaling":
+        request.getfixturevalue("ray_address")  # `--ray` runs on the session's Ray instance
     _run_scene(scene, tmp_path, model_dir, monkeypatch)
 
 

@@ -10,11 +10,55 @@ import sys
 
 from tint.errors import TintError
 
+
+def _amount(zero: bool):
+    """An argparse type: a number of CPUs or GPUs, fractions allowed; 0 only if `zero`."""
+
+    def parse(text: str) -> float:
+        try:
+            value = float(text)
+        except ValueError:
+            raise argparse.ArgumentTypeError(f"not a number: {text!r}") from None
+        if value < 0 or (value == 0 and not zero):
+            raise argparse.ArgumentTypeError("must be at least 0" if zero else "must be above 0")
+        return value
+
+    return parse
+
+
 OPTIONS = {
     "resume": ("--resume", {"action": "store_true", "help": "continue a run in OUT"}),
     "quiet": ("--quiet", {"action": "store_true", "help": "no progress bars"}),
     "json": ("--json", {"action": "store_true", "help": "print one JSON object"}),
     "threads": ("--threads", {"type": int, "metavar": "N", "help": "CPU threads for torch"}),
+    "ray": (
+        "--ray",
+        {
+            "nargs": "?",
+            "const": "",
+            "metavar": "ADDRESS",
+            "help": "run on a Ray cluster: ADDRESS, 'auto', or none for RAY_ADDRESS or a local "
+            "Ray instance started for the run (docs/SCALING.md)",
+        },
+    ),
+    "task_cpus": (
+        "--{unit}-cpus",
+        {
+            "type": _amount(zero=False),
+            "default": 1.0,
+            "metavar": "N",
+            "help": "with --ray: CPUs per {unit}",
+        },
+    ),
+    "task_gpus": (
+        "--{unit}-gpus",
+        {
+            "type": _amount(zero=True),
+            "default": 0.0,
+            "metavar": "N",
+            "help": "with --ray: GPUs per {unit}",
+        },
+    ),
 }
 
 
@@ -59,9 +103,14 @@ def build_parser() -> argparse.ArgumentParser:
         )
         for option in command.options:
             flag, kw = OPTIONS[option]
-            p.add_argument(flag, **kw)
+            unit = command.task_unit
+            p.add_argument(flag.format(unit=unit), dest=option, **_with_unit(kw, unit))
         p.set_defaults(command=command)
     return parser
+
+
+def _with_unit(kw: dict, unit: str) -> dict:
+    return {**kw, "help": kw["help"].format(unit=unit)}
 
 
 def _kinds(first: str) -> list[str]:

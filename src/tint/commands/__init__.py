@@ -5,6 +5,7 @@ flags, what `--config FILE` may set and what a run saves in run.json) and what i
 
 from __future__ import annotations
 
+import contextlib
 from collections.abc import Callable
 from dataclasses import dataclass, field
 
@@ -17,6 +18,24 @@ class Options:
     quiet: bool = False  # no progress bars
     json: bool = False  # print one JSON object
     threads: int | None = None  # CPU threads for torch
+    ray: str | None = None  # run on Ray: an address, or "" for RAY_ADDRESS or a local instance
+    task_cpus: float = 1.0  # with ray: CPUs per task (an episode, a shard of classes)
+    task_gpus: float = 0.0  # with ray: GPUs per task
+
+    @contextlib.contextmanager
+    def cluster(self):
+        """Where to run: a Ray cluster, or None for this process. A Ray instance started for
+        the run is stopped at its end."""
+        from tint.io.cluster import Cluster
+
+        if self.ray is None:
+            yield None
+            return
+        cluster = Cluster(self.ray, self.task_cpus, self.task_gpus)
+        try:
+            yield cluster
+        finally:
+            cluster.stop()
 
 
 @dataclass
@@ -30,6 +49,7 @@ class Command:
     options: tuple[str, ...] = ("quiet",)  # which of Options it takes
     required: tuple[str, ...] = ()  # settings without a default: flags, or --config, give them
     aliases: dict[str, str] = field(default_factory=dict)  # older flag -> dotted path
+    task_unit: str = "task"  # what one Ray task runs, in the flags: --episode-cpus
     # Checks the settings against each other, knowing the dotted paths the flags set and those
     # the flags or a settings file set; returns them, completed. Raises SettingError.
     check: Callable[[object, set[str], set[str]], object] | None = None

@@ -8,9 +8,10 @@ from tint.eval.benchmark import BenchmarkSettings, run_benchmark
 
 
 def run(settings: BenchmarkSettings, options: Options) -> None:
-    results = run_benchmark(
-        settings, DEFAULT_MODEL, DEFAULT_TEACHER, options.resume, not options.quiet
-    )
+    with options.cluster() as cluster:
+        results = run_benchmark(
+            settings, DEFAULT_MODEL, DEFAULT_TEACHER, options.resume, not options.quiet, cluster
+        )
     print_benchmark(results, settings.out)
 
 
@@ -42,7 +43,8 @@ COMMAND = Command(
     settings=BenchmarkSettings,
     base=BenchmarkSettings,
     run=run,
-    options=("resume", "quiet"),
+    options=("resume", "quiet", "threads", "ray", "task_cpus", "task_gpus"),
+    task_unit="episode",
     required=("dataset", "out"),
     aliases={
         "--synthetic": "setup.generation.num",

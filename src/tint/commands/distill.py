@@ -29,6 +29,7 @@ from tint.diffusion.model import DiffusionModel
 from tint.diffusion.pipeline import generate
 from tint.errors import TintError
 from tint.eval.timing import images_per_second
+from tint.io.cluster import Cluster
 from tint.io.pictures import grid
 from tint.io.report import picture, table, write_report
 from tint.io.run_folder import RunFolder
@@ -117,7 +118,8 @@ def _read_labelled(directory, classes: list[str], size) -> tuple[torch.Tensor, t
 
 
 def run(settings: DistillSettings, options: Options) -> None:
-    report = distill_folder(settings, options.resume, not options.quiet)
+    with options.cluster() as cluster:
+        report = distill_folder(settings, options.resume, not options.quiet, cluster)
     s = report["student"]
     print(
         f"{len(report['classes'])} classes, {report['generated']} generated images -> "
@@ -138,8 +140,14 @@ def run(settings: DistillSettings, options: Options) -> None:
     print(f"wrote {settings.out}/student.onnx, student.safetensors, student.json, report.html")
 
 
-def distill_folder(settings: DistillSettings, resume: bool = False, progress: bool = True) -> dict:
-    """Specialise, generate, label, distil and export (see the module doc); returns the report."""
+def distill_folder(
+    settings: DistillSettings,
+    resume: bool = False,
+    progress: bool = True,
+    cluster: Cluster | None = None,
+) -> dict:
+    """Specialise, generate, label, distil and export (see the module doc); returns the report.
+    With a `cluster`, its Ray workers specialise and render shards of the classes."""
     started = time.perf_counter()
     out = Path(settings.out)
     check_all(settings)
@@ -160,7 +168,9 @@ def distill_folder(settings: DistillSettings, resume: bool = False, progress: bo
     held_out = _read_labelled(settings.eval, classes, view) if settings.eval else None
     config = settings.generation
     with RunFolder(out, to_dict(settings), resume, may_change=("out",)):
-        manifest = generate(supports, out / "generated", model, config, True, progress)
+        manifest = generate(
+            supports, out / "generated", model, config, True, progress, cluster=cluster
+        )
         generated = torch.stack(
             [
                 _uint8(to_tensor(load_rgb(out / "generated" / e["path"]), view))
@@ -297,7 +307,8 @@ COMMAND = Command(
     settings=DistillSettings,
     base=DistillSettings,
     run=run,
-    options=("resume", "quiet"),
+    options=("resume", "quiet", "threads", "ray", "task_cpus", "task_gpus"),
+    task_unit="shard",
     required=("support_dir", "out"),
     aliases={
         "--num-synthetic": "generation.num",

@@ -56,24 +56,31 @@ def check(settings: GenerateSettings, flags: set[str], given: set[str]) -> Gener
 def run(settings: GenerateSettings, options: Options) -> None:
     from tint.data.images import load_class_folders
     from tint.diffusion.model import DiffusionModel, check_model_dir
-    from tint.diffusion.pipeline import generate
+    from tint.diffusion.pipeline import ModelPlace, generate
     from tint.io.run_folder import RunFolder
 
     settings.generation.validate()
     model_dir = check_model_dir(settings.model or DEFAULT_MODEL)
     classes = load_class_folders(settings.support_dir)  # bad images fail before the model loads
     RunFolder(settings.out, None, options.resume).check()
-    model = DiffusionModel.load(model_dir, device=settings.device, dtype=settings.dtype)
-    manifest = generate(
-        classes,
-        settings.out,
-        model,
-        settings.generation,
-        resume=options.resume,
-        progress=not options.quiet,
-        settings=to_dict(settings),
-        may_change=("out", "generation.num"),
-    )
+    place = ModelPlace(str(model_dir), settings.device, settings.dtype)
+    with options.cluster() as cluster:
+        # With Ray, the workers hold the model as asked; this process only plans, on its CPU.
+        model = DiffusionModel.load(
+            model_dir, *((place.device, place.dtype) if cluster is None else ())
+        )
+        manifest = generate(
+            classes,
+            settings.out,
+            model,
+            settings.generation,
+            resume=options.resume,
+            progress=not options.quiet,
+            settings=to_dict(settings),
+            may_change=("out", "generation.num"),
+            cluster=cluster,
+            worker_model=place,
+        )
     out = Path(settings.out)
     print(
         f"wrote {len(manifest['images'])} images of {len(manifest['classes'])} classes to "
@@ -91,7 +98,8 @@ COMMAND = Command(
     settings=GenerateSettings,
     base=GenerateSettings,
     run=run,
-    options=("resume", "quiet"),
+    options=("resume", "quiet", "threads", "ray", "task_cpus", "task_gpus"),
+    task_unit="shard",
     required=("support_dir", "out"),
     aliases={
         "--steps": "generation.ddim_steps",

@@ -57,6 +57,12 @@ class GenerateConfig:
         minimum=1,
     )
     batch: int = setting(16, "images per generation batch", minimum=1)
+    classes_per_shard: int = setting(
+        8,
+        "classes specialised together in one batch and rendered together; the unit of work "
+        "spread over --ray's workers",
+        minimum=1,
+    )
     ti: textual_inversion.TextualInversionConfig = group(
         textual_inversion.TextualInversionConfig, "textual inversion (the fast preset's)"
     )

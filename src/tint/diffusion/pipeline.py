@@ -11,6 +11,7 @@ Finished work is found on disk and reused when `resume` is set; each image depen
 
 from __future__ import annotations
 
+from dataclasses import dataclass
 from pathlib import Path
 
 import torch
@@ -30,8 +31,10 @@ from tint.diffusion.generation import (
     working_size,
 )
 from tint.diffusion.memory import FittingBatch
-from tint.diffusion.model import DiffusionModel
+from tint.diffusion.model import DTYPES, DiffusionModel
 from tint.diffusion.specialization import Specialization, TokenEmbedding
+from tint.io import seeds
+from tint.io.cluster import Cluster, failed, run_tasks
 from tint.io.run_folder import RunFolder
 from tint.io.storage import read_json_object, write_json, write_png
 
@@ -43,12 +46,14 @@ def specialize_to(
     config: GenerateConfig,
     resume: bool = False,
     progress: bool = True,
+    tokens: dict[str, str] | None = None,
 ) -> dict[str, Specialization]:
     """`generation.specialize`, saved under directory/<class> stage by stage. With `resume`,
-    stages already there with the same settings are loaded instead of computed."""
+    stages already there with the same settings are loaded instead of computed. `tokens`: the
+    classes' tokens, when they were chosen with other classes' (see `class_tokens`)."""
     directory = Path(directory)
     config.validate()
-    tokens = class_tokens(model, classes)
+    tokens = tokens or class_tokens(model, classes)
     loaded, embeddings = {}, {}
     for name, images in classes.items():
         first, second = stage_settings(model, images, tokens[name], config)
@@ -63,8 +68,9 @@ def specialize_to(
             if saved.settings == first:
                 embeddings[name] = saved
     embeddings.update({n: s.token_embedding for n, s in loaded.items()})
-    to_train = _group(directory, "textual-inversion", classes, embeddings)
-    to_invert = _group(directory, "null-text", classes, loaded)
+    shard = next(iter(classes))  # names the records of shards that run side by side
+    to_train = _group(directory, "textual-inversion", shard, classes, embeddings)
+    to_invert = _group(directory, "null-text", shard, classes, loaded)
     size = working_size(model, config)
     latents = {n: encode_supports(model, classes[n], size) for n in {*to_train, *to_invert}}
     if to_train:
@@ -74,7 +80,7 @@ def specialize_to(
             if name not in embeddings:
                 embeddings[name] = embedding
                 embedding.save(directory / name)
-        _group_done(directory, "textual-inversion")
+        _group_done(directory, "textual-inversion", shard)
     done = [embeddings[n] for n in classes]
     textual_inversion.set_embeddings(
         model, [e.token for e in done], torch.stack([e.embedding for e in done])
@@ -86,16 +92,21 @@ def specialize_to(
             if name not in loaded:
                 loaded[name] = spec
                 spec.save(directory / name)
-        _group_done(directory, "null-text")
+        _group_done(directory, "null-text", shard)
     return {name: loaded[name] for name in classes}
 
 
-def _group(directory: Path, stage: str, classes: dict, done: dict) -> list[str]:
+def group_record(directory: Path, stage: str, shard: str) -> Path:
+    """Where a stage records the group of a shard (named by its first class) until it is saved."""
+    return directory / f".{stage}-group-{seeds.seed_of(shard, width=4):08x}.json"
+
+
+def _group(directory: Path, stage: str, shard: str, classes: dict, done: dict) -> list[str]:
     """The classes a batched stage computes together: those not `done`, or, if a run was killed
     while saving this stage's results class by class, the whole group that run computed. A
     batch's rounding depends on what is in it, so computing the same group again gives every
     class the numbers an uninterrupted run gives it. The group is recorded until it is saved."""
-    record = directory / f".{stage}-group.json"
+    record = group_record(directory, stage, shard)
     needed = [n for n in classes if n not in done]
     if not needed:
         return []
@@ -107,8 +118,8 @@ def _group(directory: Path, stage: str, classes: dict, done: dict) -> list[str]:
     return needed
 
 
-def _group_done(directory: Path, stage: str) -> None:
-    (directory / f".{stage}-group.json").unlink(missing_ok=True)
+def _group_done(directory: Path, stage: str, shard: str) -> None:
+    group_record(directory, stage, shard).unlink(missing_ok=True)
 
 
 def generate(
@@ -121,11 +132,18 @@ def generate(
     specialization_dir: str | Path | None = None,
     settings: dict | None = None,
     may_change: tuple[str, ...] = ("num",),
+    cluster: Cluster | None = None,
+    worker_model: ModelPlace | None = None,
 ) -> dict:
     """Specialise to every class of `support_dir` (a class-folder tree, or its classes already
     read) and write `config.num` images per class to `out`; returns the manifest. All input is
     checked before anything is written. Specialisations go to `specialization_dir` (default
     OUT/specialization): runs that share one reuse each other's finished work.
+
+    Classes are specialised and rendered in shards of `config.classes_per_shard`, one after the
+    other, or each shard as a Ray task on `cluster`. Its workers load the model as
+    `worker_model` says (default: as `model` was loaded), and read and write these folders:
+    they must see the same paths. The bytes are the same either way.
 
     Args:
         settings: what OUT/run.json records and a resumed run must repeat (default: the
@@ -140,9 +158,66 @@ def generate(
         from tint.config import to_dict
 
         settings = {"model": model.fingerprint["path"], **to_dict(config)}
+    if cluster is not None:
+        cluster.start()
     with RunFolder(out, settings, resume, may_change=may_change):
         specialization_dir = Path(specialization_dir or out / "specialization")
-        specs = specialize_to(specialization_dir, model, classes, config, resume, progress)
+        tokens = class_tokens(model, classes)
+        names = list(classes)
+        size = config.classes_per_shard
+        shards = [
+            Shard(
+                {n: classes[n] for n in names[i : i + size]},
+                out,
+                specialization_dir,
+                config,
+                {n: tokens[n] for n in names[i : i + size]},
+                resume,
+            )
+            for i in range(0, len(names), size)
+        ]
+        if cluster is None:
+            for shard in shards:
+                shard.make(model, progress)
+        else:
+            where = worker_model or ModelPlace.of(model)
+            jobs = [(i, (where, shard)) for i, shard in enumerate(shards)]
+            failures = run_tasks(cluster, make_shard, jobs, lambda i, r: None, "shards", progress)
+            if failures:
+                raise failed(failures, "shard", len(shards), str(out))
+        specs = specialize_to(specialization_dir, model, classes, config, True, False, tokens)
+        manifest = {
+            "images": plan_images(specs, config),
+            "classes": {
+                name: {
+                    "token": s.token_embedding.token,
+                    "prompt": s.token_embedding.prompt,
+                    "supports": s.supports,
+                }
+                for name, s in specs.items()
+            },
+            "settings": {**settings, "resolution": list(working_size(model, config))},
+        }
+        write_json(out / "manifest.json", manifest)
+    return manifest
+
+
+@dataclass
+class Shard:
+    """Classes specialised together, then rendered in fixed batches of their plan."""
+
+    classes: dict[str, list[LabelledImage]]
+    out: Path
+    specialization_dir: Path
+    config: GenerateConfig
+    tokens: dict[str, str]
+    resume: bool
+
+    def make(self, model: DiffusionModel, progress: bool) -> None:
+        config, out = self.config, self.out
+        specs = specialize_to(
+            self.specialization_dir, model, self.classes, config, self.resume, progress, self.tokens
+        )
         entries = plan_images(specs, config)
         # Images are made in fixed batches of the plan, so a resumed run renders exactly the
         # batches an uninterrupted one does (a batch's rounding depends on what is in it).
@@ -159,17 +234,29 @@ def generate(
                         if not (out / entry["path"]).is_file():
                             write_png(out / entry["path"], image)
                     bar.update(len(images))
-        manifest = {
-            "images": entries,
-            "classes": {
-                name: {
-                    "token": s.token_embedding.token,
-                    "prompt": s.token_embedding.prompt,
-                    "supports": s.supports,
-                }
-                for name, s in specs.items()
-            },
-            "settings": {**settings, "resolution": list(working_size(model, config))},
-        }
-        write_json(out / "manifest.json", manifest)
-    return manifest
+
+
+@dataclass(frozen=True)
+class ModelPlace:
+    """Where a worker finds the model, and how it holds it."""
+
+    path: str
+    device: str = "cpu"
+    dtype: str = "float32"
+
+    @classmethod
+    def of(cls, model: DiffusionModel) -> ModelPlace:
+        dtype = next(name for name, d in DTYPES.items() if d == model.dtype)
+        return cls(str(model.path), str(model.device), dtype)
+
+
+_MODELS: dict[ModelPlace, DiffusionModel] = {}
+
+
+def make_shard(job: tuple[ModelPlace, Shard]) -> None:
+    """One shard in a Ray worker, which keeps the model it loaded for the shards that follow."""
+    where, shard = job
+    if where not in _MODELS:
+        _MODELS.clear()
+        _MODELS[where] = DiffusionModel.load(where.path, where.device, where.dtype)
+    shard.make(_MODELS[where], progress=False)

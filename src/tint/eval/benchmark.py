@@ -15,8 +15,10 @@ of every episode read, before anything is written."""
 from __future__ import annotations
 
 import csv
+import dataclasses
 import hashlib
 import io
+import json
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -26,9 +28,9 @@ from tqdm.auto import tqdm
 
 from tint.config import SettingError, check_all, group, setting, to_dict
 from tint.data.datasets import SPLITS, open_dataset
-from tint.data.episodes import sample_episodes, write_episodes
+from tint.data.episodes import Episode, sample_episodes, write_episodes
 from tint.data.images import to_tensor
-from tint.diffusion.model import DiffusionModel
+from tint.diffusion.model import DiffusionModel, check_model_dir
 from tint.eval import variance
 from tint.eval.methods import (
     DIFFUSION,
@@ -37,9 +39,11 @@ from tint.eval.methods import (
     TaskRunner,
     UnlabeledPool,
     check_methods,
+    finished_results,
     load_task,
     parse_method,
 )
+from tint.io.cluster import Cluster, failed, run_tasks
 from tint.io.report import bar_chart, table, write_report
 from tint.io.run_folder import RunFolder
 from tint.io.storage import atomic_path, write_json
@@ -79,47 +83,127 @@ def run_benchmark(
     teacher_dir: str | Path,
     resume: bool = False,
     progress: bool = True,
+    cluster: Cluster | None = None,
 ) -> dict:
     """Run the methods on N-way K-shot episodes of a dataset split; returns the results (see
-    the module doc). The model and teacher folders are those of `settings`, or these."""
+    the module doc). The model and teacher folders are those of `settings`, or these. With a
+    `cluster`, each episode is a Ray task there, and results are written as episodes end."""
     check_all(settings)
+    # An episode's GPU, on a Ray worker that has one, runs the diffusion model.
+    device = "cuda" if cluster is not None and cluster.gpus > 0 else "cpu"
+    paths = Paths(str(settings.model or model_dir), str(settings.teacher or teacher_dir), device)
     out, methods, split = Path(settings.out), settings.methods, settings.split
-    ways, shots, queries = settings.ways, settings.shots, settings.queries
     seed = settings.setup.seed
     check_methods(methods)
     if "retrieval" in methods and split == "base":
         raise SettingError("split", "base is the pool retrieval mines: choose val or novel")
     data = open_dataset(settings.dataset, split)
-    sample_episodes(data, ways, shots, queries, seed, 1)  # checks before slow work
+    sample_episodes(data, settings.ways, settings.shots, settings.queries, seed, 1)  # checks first
     RunFolder(out, None, resume).check()
-    backbone = load_backbone(settings.teacher or teacher_dir)
+    if cluster is not None:
+        cluster.start()
+    backbone = load_backbone(paths.teacher)
     similarity = class_similarity(data, backbone, progress) if settings.hard else None
-    drawn = sample_episodes(data, ways, shots, queries, seed, settings.episodes, similarity)
-    generative = any(parse_method(m)[0] in DIFFUSION for m in methods)
-    model = DiffusionModel.load(settings.model or model_dir) if generative else None
+    drawn = sample_episodes(
+        data, settings.ways, settings.shots, settings.queries, seed, settings.episodes, similarity
+    )
     for episode in tqdm(drawn, desc="checking images", disable=not progress, leave=False):
         for name in episode.classes:
             for file_id in episode.support[name] + episode.query[name]:
                 data.image(name, file_id)
-    unlabeled = None
-    if "retrieval" in methods:
-        unlabeled = _unlabeled_pool(settings.dataset, backbone, progress)
+    if cluster is None:
+        runner = EpisodeRunner(settings, paths, progress, data, backbone)
+    elif any(parse_method(m)[0] in DIFFUSION for m in methods):
+        check_model_dir(paths.model)  # the workers load it
     run = to_dict(settings)
     # More episodes or more methods extend a run; anything else would make other results.
     with RunFolder(out, run, resume, may_change=("out", "episodes", "methods")):
         write_episodes(out / "episodes.json", drawn)
-        runner = TaskRunner(
-            backbone, settings.setup, model=model, unlabeled=unlabeled, progress=progress
+        rows = {}
+
+        def finished(index: int, counts: dict) -> None:
+            episode = drawn[index]
+            rows[index] = {"index": episode.index, "classes": episode.classes, "methods": counts}
+            _write_results(out, summarize_run([rows[i] for i in sorted(rows)], methods), run)
+
+        todo = []
+        for index, episode in enumerate(drawn):
+            counts = finished_results(_episode_folder(out, episode), methods)
+            if counts is None:
+                todo.append(index)
+            else:
+                finished(index, counts)
+        if cluster is None:
+            with tqdm(total=len(drawn), desc="episodes", disable=not progress) as bar:
+                bar.update(len(drawn) - len(todo))
+                for index in todo:
+                    finished(index, runner(drawn[index]))
+                    bar.update(1)
+        else:
+            jobs = [(i, (settings, paths, drawn[i])) for i in todo]
+            failures = run_tasks(
+                cluster, run_episode, jobs, finished, "episodes", progress, total=len(drawn)
+            )
+            if failures:
+                raise failed(failures, "episode", len(drawn), str(out))
+        return {**summarize_run([rows[i] for i in sorted(rows)], methods), "settings": run}
+
+
+@dataclass(frozen=True)
+class Paths:
+    model: str  # the diffusion model's folder
+    teacher: str  # the teacher's folder
+    device: str = "cpu"  # where the diffusion model runs
+
+
+class EpisodeRunner:
+    """Runs one episode of a benchmark: what a local run does in a loop and a Ray worker does
+    for each task it is given, so the two give the same counts."""
+
+    def __init__(
+        self, settings: BenchmarkSettings, paths: Paths, progress: bool, data=None, backbone=None
+    ):
+        self.settings = settings
+        self.data = data or open_dataset(settings.dataset, settings.split)
+        self.backbone = backbone or load_backbone(paths.teacher)
+        methods = settings.methods
+        generative = any(parse_method(m)[0] in DIFFUSION for m in methods)
+        model = DiffusionModel.load(paths.model, paths.device) if generative else None
+        unlabeled = None
+        if "retrieval" in methods:
+            unlabeled = _unlabeled_pool(settings.dataset, self.backbone, progress)
+        self.runner = TaskRunner(
+            self.backbone, settings.setup, model=model, unlabeled=unlabeled, progress=progress
         )
-        rows = []
-        for episode in tqdm(drawn, desc="episodes", disable=not progress):
-            folder = out / "episodes" / f"{episode.index:04d}"
-            task = load_task(data, episode, folder / "supports", backbone.input_size, seed)
-            counts = runner.run(task, methods, folder)
-            rows.append({"index": episode.index, "classes": episode.classes, "methods": counts})
-            results = summarize_run(rows, methods)
-            _write_results(out, results, run)
-        return {**results, "settings": run}
+
+    def __call__(self, episode: Episode) -> dict:
+        folder = _episode_folder(Path(self.settings.out), episode)
+        task = load_task(
+            self.data,
+            episode,
+            folder / "supports",
+            self.backbone.input_size,
+            self.settings.setup.seed,
+        )
+        return self.runner.run(task, self.settings.methods, folder)
+
+
+def _episode_folder(out: Path, episode: Episode) -> Path:
+    return out / "episodes" / f"{episode.index:04d}"
+
+
+_RUNNERS: dict[str, EpisodeRunner] = {}
+
+
+def run_episode(job: tuple[BenchmarkSettings, Paths, Episode]) -> dict:
+    """One episode in a Ray worker, whose runner (models, dataset) serves every episode of the
+    same settings it is given."""
+    settings, paths, episode = job
+    key = json.dumps([to_dict(settings), dataclasses.asdict(paths)], sort_keys=True)
+    if key not in _RUNNERS:
+        _RUNNERS.clear()
+        _RUNNERS[key] = EpisodeRunner(settings, paths, progress=False)
+    return _RUNNERS[key](episode)
 
 
 def class_similarity(data, backbone, progress: bool = True, per_class: int = 20) -> torch.Tensor:

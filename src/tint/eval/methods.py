@@ -124,6 +124,19 @@ class UnlabeledPool:
         return torch.tensor(chosen)
 
 
+def result_file(folder: Path, method: str) -> Path:
+    """Where a task's folder keeps one method's counts."""
+    return folder / "results" / f"{method.replace(':', '-')}.json"
+
+
+def finished_results(folder: str | Path, methods: list[str]) -> dict[str, dict] | None:
+    """The counts of a task whose every method is done, read from its folder; else None."""
+    paths = {m: result_file(Path(folder), m) for m in methods}
+    if not all(p.is_file() for p in paths.values()):
+        return None
+    return {m: read_json(p) for m, p in paths.items()}
+
+
 class TaskRunner:
     """Runs methods on tasks; everything a task makes is kept under its folder."""
 
@@ -158,7 +171,7 @@ class TaskRunner:
             raise TintError("the tint, ti and augment methods need a diffusion model")
         results, teacher = {}, None
         for method in methods:
-            path = folder / "results" / f"{method.replace(':', '-')}.json"
+            path = result_file(folder, method)
             if path.is_file():
                 results[method] = read_json(path)
                 continue
