@@ -18,7 +18,7 @@ from tint.cli import main
 
 SMALL = [
     *("benchmark", "--dataset", "glyphs", "--split", "val", "--methods", "teacher,supports"),
-    *("--queries", "5", "--distill-steps", "40", "--quiet"),
+    *("--queries", "5", "--distill-steps", "20", "--quiet"),
 ]
 
 
@@ -108,10 +108,10 @@ def test_a_worker_killed_mid_episode_is_retried_and_the_counts_are_the_same(
 
     killer = threading.Thread(target=kill_one)
     killer.start()
-    assert main([*SMALL, "--episodes", "3", "--out", str(tmp_path / "ray"), "--ray"]) == 0
+    assert main([*SMALL, "--episodes", "2", "--out", str(tmp_path / "ray"), "--ray"]) == 0
     killer.join()
     assert killed
-    assert _counts(tmp_path / "ray") == _counts(reference)
+    assert _counts(tmp_path / "ray") == _counts(reference)[:2]
 
 
 def test_a_failing_episode_is_named_and_the_others_are_written(cluster, tmp_path, capsys):
