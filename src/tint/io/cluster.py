@@ -81,7 +81,7 @@ def run_tasks(
 ) -> list[tuple[int, str]]:
     """Run `function(job)` as a Ray task for each (index, job), calling `finished(index, result)`
     in this process as each one ends, in the order they end. Returns the failures, (index,
-    message), once every task has ended. Ctrl-C cancels the tasks still running."""
+    message), once every task has ended."""
     import ray
 
     cluster.start()
@@ -91,23 +91,19 @@ def run_tasks(
     threads = max(1, int(cluster.cpus))
     pending = {remote.remote(function, job, threads): index for index, job in jobs}
     failures = []
-    try:
-        with tqdm(total=total or len(pending), desc=desc, disable=not progress) as bar:
-            bar.update((total or len(pending)) - len(pending))
-            while pending:
-                [ready], _ = ray.wait(list(pending), num_returns=1)
-                index = pending.pop(ready)
-                try:
-                    result = ray.get(ready)
-                except ray.exceptions.RayError as e:
-                    failures.append((index, _message(e)))
-                else:
-                    finished(index, result)
-                bar.update(1)
-    except KeyboardInterrupt:
-        for ref in pending:
-            ray.cancel(ref, force=True)
-        raise
+    # On Ctrl-C the tasks still running end with this driver: Ray ends a job's tasks with it.
+    with tqdm(total=total or len(pending), desc=desc, disable=not progress) as bar:
+        bar.update((total or len(pending)) - len(pending))
+        while pending:
+            [ready], _ = ray.wait(list(pending), num_returns=1)
+            index = pending.pop(ready)
+            try:
+                result = ray.get(ready)
+            except ray.exceptions.RayError as e:
+                failures.append((index, _message(e)))
+            else:
+                finished(index, result)
+            bar.update(1)
     return sorted(failures)
 
 
