@@ -15,6 +15,7 @@ import pytest
 import torch
 
 from tint.cli import main
+from tint.commands.world import DEFAULT_TEACHER
 
 SMALL = [
     *("benchmark", "--dataset", "glyphs", "--split", "val", "--methods", "teacher,supports"),
@@ -54,7 +55,7 @@ def reference(tmp_path_factory):
 
 
 def test_ray_and_one_process_give_the_same_counts_and_resume_each_other(
-    cluster, reference, threads, tmp_path
+    cluster, reference, threads, tmp_path, monkeypatch
 ):
     # Two episodes on Ray's two workers, then the third in this process with --resume.
     ray_first = tmp_path / "ray-first"
@@ -63,13 +64,14 @@ def test_ray_and_one_process_give_the_same_counts_and_resume_each_other(
     argv = [*SMALL, "--episodes", "3", "--out", str(ray_first), "--resume", "--threads", "1"]
     assert main(argv) == 0
     assert _counts(ray_first) == _counts(reference)
-    # And the other way: one episode in this process, the rest on Ray.
-    local_first = tmp_path / "local-first"
-    assert main([*SMALL, "--episodes", "1", "--out", str(local_first), "--threads", "1"]) == 0
-    argv = [*SMALL, "--episodes", "3", "--out", str(local_first), "--resume", "--ray"]
+    # And the other way: one episode in this process, the rest on Ray, into a folder named
+    # relative to this process's working directory, which is not the workers'.
+    monkeypatch.chdir(tmp_path)
+    assert main([*SMALL, "--episodes", "1", "--out", "local-first", "--threads", "1"]) == 0
+    argv = [*SMALL, "--episodes", "3", "--out", "local-first", "--resume", "--ray"]
     assert main(argv) == 0
-    assert _counts(local_first) == _counts(reference)
-    assert _episode_files(local_first) == _episode_files(reference)
+    assert _counts(tmp_path / "local-first") == _counts(reference)
+    assert _episode_files(tmp_path / "local-first") == _episode_files(reference)
 
 
 def _episode_files(out: Path) -> dict[str, bytes]:
@@ -129,6 +131,23 @@ def test_a_failing_episode_is_named_and_the_others_are_written(cluster, tmp_path
     assert [c["index"] for c in _counts(out)] == [0, 1, 2]
 
 
+def test_a_path_a_worker_cannot_see_fails_with_one_line_naming_it(
+    cluster, threads, tmp_path, monkeypatch, capsys
+):
+    # /proc/self/cwd is each process's own working directory: the teacher is there for this
+    # process and not for the workers, started elsewhere, as a folder on one node of a cluster.
+    (tmp_path / "teacher").symlink_to(DEFAULT_TEACHER)
+    monkeypatch.chdir(tmp_path)
+    argv = [*SMALL, "--episodes", "1", "--out", "out", "--teacher", "/proc/self/cwd/teacher"]
+    assert main([*argv, "--ray"]) == 1
+    err = capsys.readouterr().err.strip()
+    assert len(err.splitlines()) == 1
+    assert "episode 0: TintError: /proc/self/cwd/teacher: not found on the worker" in err
+    assert "shared filesystem" in err
+    assert not (tmp_path / "out" / "episodes" / "0000" / "results").exists()
+    assert main([*argv, "--resume", "--threads", "1"]) == 0  # this process sees it
+
+
 def test_ctrl_c_of_the_driver_leaves_a_run_that_resume_completes(cluster, reference, tmp_path):
     out = tmp_path / "ray"
     argv = [*SMALL, "--episodes", "3", "--out", str(out)]
@@ -159,14 +178,17 @@ def test_without_ray_installed_ray_says_how_to_install_it(monkeypatch, tmp_path,
 
 
 def test_generate_on_ray_shards_classes_and_writes_what_one_process_writes(
-    cluster, threads, model_dir, supports, tmp_path
+    cluster, threads, model_dir, supports, tmp_path, monkeypatch
 ):
-    argv = ["generate", str(supports), "--model", str(model_dir), "--classes-per-shard", "1"]
-    argv += ["--ti-steps", "8", "--ddim-steps", "5", "--num", "3", "--quiet"]
-    assert main([*argv, "--out", str(tmp_path / "local"), "--threads", "1"]) == 0
-    assert main([*argv, "--out", str(tmp_path / "ray"), "--ray"]) == 0
+    # Paths relative to this process's working directory, which is not the workers'.
+    monkeypatch.chdir(tmp_path)
+    model = os.path.relpath(model_dir, tmp_path)
+    argv = ["generate", str(supports), "--model", model, "--classes-per-shard", "1"]
+    argv += ["--ti-steps", "4", "--ddim-steps", "3", "--num", "2", "--quiet"]
+    assert main([*argv, "--out", "local", "--threads", "1"]) == 0
+    assert main([*argv, "--out", "ray", "--ray"]) == 0
     local, ray_run = _files(tmp_path / "local"), _files(tmp_path / "ray")
-    assert len([f for f in local if f.endswith(".png")]) == 6
+    assert len([f for f in local if f.endswith(".png")]) == 4
     assert ray_run.keys() == local.keys() and ray_run == local
     manifests = [
         json.loads((tmp_path / run / "manifest.json").read_text()) for run in ("local", "ray")

@@ -13,6 +13,7 @@ for. Splits are always called base / val / novel (a layout's train is base, its 
 from __future__ import annotations
 
 import csv
+import os
 import pickle
 from collections.abc import Callable
 from dataclasses import dataclass, field
@@ -81,6 +82,12 @@ def open_dataset(spec: str, split: str = "novel") -> FewShotDataset:
     else:
         raise TintError(f"unknown dataset {spec!r} (choose from {', '.join(SPECS)})")
     return FewShotDataset(kind, split, classes, spec, read)
+
+
+def absolute_spec(spec: str) -> str:
+    """The same dataset as `spec` names, from any working directory: its PATH made absolute."""
+    kind, colon, path = spec.partition(":")
+    return f"{kind}:{os.path.abspath(path)}" if colon and path else spec
 
 
 def open_glyphs(split: str) -> tuple[Classes, Reader]:

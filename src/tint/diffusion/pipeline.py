@@ -11,6 +11,8 @@ Finished work is found on disk and reused when `resume` is set; each image depen
 
 from __future__ import annotations
 
+import dataclasses
+import os
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -34,7 +36,7 @@ from tint.diffusion.memory import FittingBatch
 from tint.diffusion.model import DTYPES, DiffusionModel
 from tint.diffusion.specialization import Specialization, TokenEmbedding
 from tint.io import seeds
-from tint.io.cluster import Cluster, failed, run_tasks
+from tint.io.cluster import Cluster, failed, kept, run_tasks
 from tint.io.run_folder import RunFolder
 from tint.io.storage import read_json_object, write_json, write_png
 
@@ -180,9 +182,14 @@ def generate(
             for shard in shards:
                 shard.make(model, progress)
         else:
+            # Workers get absolute paths: a worker's working directory is not this process's.
             where = worker_model or ModelPlace.of(model)
-            jobs = [(i, (where, shard)) for i, shard in enumerate(shards)]
-            failures = run_tasks(cluster, make_shard, jobs, lambda i, r: None, "shards", progress)
+            where = dataclasses.replace(where, path=os.path.abspath(where.path))
+            jobs = [(i, (where, shard.absolute())) for i, shard in enumerate(shards)]
+            shared = [where.path, os.path.abspath(out)]
+            failures = run_tasks(
+                cluster, make_shard, jobs, lambda i, r: None, "shards", progress, shared=shared
+            )
             if failures:
                 raise failed(failures, "shard", len(shards), str(out))
         specs = specialize_to(specialization_dir, model, classes, config, True, False, tokens)
@@ -212,6 +219,12 @@ class Shard:
     config: GenerateConfig
     tokens: dict[str, str]
     resume: bool
+
+    def absolute(self) -> Shard:
+        """This shard with absolute paths, for a worker that may start anywhere."""
+        return dataclasses.replace(
+            self, out=self.out.absolute(), specialization_dir=self.specialization_dir.absolute()
+        )
 
     def make(self, model: DiffusionModel, progress: bool) -> None:
         config, out = self.config, self.out
@@ -250,13 +263,8 @@ class ModelPlace:
         return cls(str(model.path), str(model.device), dtype)
 
 
-_MODELS: dict[ModelPlace, DiffusionModel] = {}
-
-
 def make_shard(job: tuple[ModelPlace, Shard]) -> None:
     """One shard in a Ray worker, which keeps the model it loaded for the shards that follow."""
     where, shard = job
-    if where not in _MODELS:
-        _MODELS.clear()
-        _MODELS[where] = DiffusionModel.load(where.path, where.device, where.dtype)
-    shard.make(_MODELS[where], progress=False)
+    model = kept(where, lambda: DiffusionModel.load(where.path, where.device, where.dtype))
+    shard.make(model, progress=False)

@@ -19,6 +19,7 @@ import dataclasses
 import hashlib
 import io
 import json
+import os
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -27,7 +28,7 @@ import torch.nn.functional as F
 from tqdm.auto import tqdm
 
 from tint.config import SettingError, check_all, group, setting, to_dict
-from tint.data.datasets import SPLITS, open_dataset
+from tint.data.datasets import SPLITS, absolute_spec, open_dataset
 from tint.data.episodes import Episode, sample_episodes, write_episodes
 from tint.data.images import to_tensor
 from tint.diffusion.model import DiffusionModel, check_model_dir
@@ -43,7 +44,7 @@ from tint.eval.methods import (
     load_task,
     parse_method,
 )
-from tint.io.cluster import Cluster, failed, run_tasks
+from tint.io.cluster import Cluster, failed, kept, run_tasks
 from tint.io.report import bar_chart, table, write_report
 from tint.io.run_folder import RunFolder
 from tint.io.storage import atomic_path, write_json
@@ -140,9 +141,10 @@ def run_benchmark(
                     finished(index, runner(drawn[index]))
                     bar.update(1)
         else:
-            jobs = [(i, (settings, paths, drawn[i])) for i in todo]
+            on_workers, where, shared = _for_workers(settings, paths)
+            jobs = [(i, (on_workers, where, drawn[i])) for i in todo]
             failures = run_tasks(
-                cluster, run_episode, jobs, finished, "episodes", progress, total=len(drawn)
+                cluster, run_episode, jobs, finished, "episodes", progress, len(drawn), shared
             )
             if failures:
                 raise failed(failures, "episode", len(drawn), str(out))
@@ -192,7 +194,19 @@ def _episode_folder(out: Path, episode: Episode) -> Path:
     return out / "episodes" / f"{episode.index:04d}"
 
 
-_RUNNERS: dict[str, EpisodeRunner] = {}
+def _for_workers(
+    settings: BenchmarkSettings, paths: Paths
+) -> tuple[BenchmarkSettings, Paths, list[str]]:
+    """The settings and paths as workers get them, every path absolute (a worker's working
+    directory is not this process's), and the paths they must all see."""
+    settings = dataclasses.replace(
+        settings, out=os.path.abspath(settings.out), dataset=absolute_spec(settings.dataset)
+    )
+    paths = Paths(os.path.abspath(paths.model), os.path.abspath(paths.teacher), paths.device)
+    shared = [settings.out, paths.teacher, *filter(None, [settings.dataset.partition(":")[2]])]
+    if any(parse_method(m)[0] in DIFFUSION for m in settings.methods):
+        shared.append(paths.model)
+    return settings, paths, shared
 
 
 def run_episode(job: tuple[BenchmarkSettings, Paths, Episode]) -> dict:
@@ -200,10 +214,7 @@ def run_episode(job: tuple[BenchmarkSettings, Paths, Episode]) -> dict:
     same settings it is given."""
     settings, paths, episode = job
     key = json.dumps([to_dict(settings), dataclasses.asdict(paths)], sort_keys=True)
-    if key not in _RUNNERS:
-        _RUNNERS.clear()
-        _RUNNERS[key] = EpisodeRunner(settings, paths, progress=False)
-    return _RUNNERS[key](episode)
+    return kept(key, lambda: EpisodeRunner(settings, paths, progress=False))(episode)
 
 
 def class_similarity(data, backbone, progress: bool = True, per_class: int = 20) -> torch.Tensor:

@@ -10,14 +10,16 @@ the same paths (a shared filesystem)."""
 from __future__ import annotations
 
 import os
-from collections.abc import Callable, Iterable
+import socket
+from collections.abc import Callable, Hashable, Iterable
 from dataclasses import dataclass
-from typing import Any
+from typing import Any, TypeVar
 
 from tqdm.auto import tqdm
 
 from tint.errors import TintError
 
+T = TypeVar("T")
 RETRIES = 3  # Ray's retries of a task whose worker died (a task that raises is not retried)
 MISSING = "--ray needs Ray, an optional extra: pip install 'tint[ray]' (or pip install ray)"
 
@@ -78,18 +80,20 @@ def run_tasks(
     desc: str,
     progress: bool = True,
     total: int | None = None,
+    shared: Iterable[str] = (),
 ) -> list[tuple[int, str]]:
     """Run `function(job)` as a Ray task for each (index, job), calling `finished(index, result)`
     in this process as each one ends, in the order they end. Returns the failures, (index,
-    message), once every task has ended."""
+    message), once every task has ended. `shared` are the absolute paths the jobs read or
+    write: a worker that cannot see one fails its task saying so."""
     import ray
 
     cluster.start()
     remote = ray.remote(_in_worker).options(
         num_cpus=cluster.cpus, num_gpus=cluster.gpus, max_retries=RETRIES
     )
-    threads = max(1, int(cluster.cpus))
-    pending = {remote.remote(function, job, threads): index for index, job in jobs}
+    threads, shared = max(1, int(cluster.cpus)), tuple(shared)
+    pending = {remote.remote(function, job, threads, shared): index for index, job in jobs}
     failures = []
     # On Ctrl-C the tasks still running end with this driver: Ray ends a job's tasks with it.
     with tqdm(total=total or len(pending), desc=desc, disable=not progress) as bar:
@@ -107,11 +111,31 @@ def run_tasks(
     return sorted(failures)
 
 
-def _in_worker(function: Callable[[Any], Any], job: Any, threads: int) -> Any:
+def _in_worker(
+    function: Callable[[Any], Any], job: Any, threads: int, shared: tuple[str, ...]
+) -> Any:
     import torch
 
+    for path in shared:
+        if not os.path.exists(path):
+            raise TintError(
+                f"{path}: not found on the worker's node ({socket.gethostname()}); every node "
+                "must see the models, data and OUT at the same paths (a shared filesystem)"
+            )
     torch.set_num_threads(threads)
     return function(job)
+
+
+_KEPT: dict[Hashable, Any] = {}
+
+
+def kept(key: Hashable, make: Callable[[], T]) -> T:
+    """What this worker made for `key`, made by its first task of that key and kept for the
+    tasks that follow; a new key replaces it (a worker holds one set of models at a time)."""
+    if key not in _KEPT:
+        _KEPT.clear()
+        _KEPT[key] = make()
+    return _KEPT[key]
 
 
 def _message(error: Exception) -> str:
