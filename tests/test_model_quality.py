@@ -90,5 +90,8 @@ def test_eval_model_computes_each_figure_as_defined_and_reuses_its_workdir(
     assert len(files) == 2 * 2 * 2  # 2 episodes x 2 classes x 2 files
     stamps = [f.stat().st_mtime_ns for f in files]
     assert main([str(a) for a in args]) == 0
-    assert json.loads(capsys.readouterr().out) == result
+    again = json.loads(capsys.readouterr().out)
+    # The reloaded specialisation reconstructs the same images up to float rounding.
+    assert again.pop("reconstruction_psnr") == pytest.approx(result.pop("reconstruction_psnr"))
+    assert again == result
     assert [f.stat().st_mtime_ns for f in files] == stamps
