@@ -49,6 +49,18 @@ def _draw(n, g):
     return shapes.draw(n, g, BASE, size=TINY.image_size)
 
 
+@pytest.fixture(scope="session", autouse=True)
+def the_repository_is_left_as_it_was():
+    """No test writes into the repository: every run folder lives under a test's tmp_path (a
+    Ray worker once wrote a README example's episodes here: its working directory is not the
+    test's)."""
+    root = Path(__file__).resolve().parent.parent
+    before = {p.name for p in root.iterdir()}
+    yield
+    added = {p.name for p in root.iterdir()} - before
+    assert not {name for name in added if not name.startswith(".")}, added
+
+
 @pytest.fixture(scope="session")
 def model_dir(request, tmp_path_factory):
     recipe = hashlib.sha256(repr((asdict(TINY), BASE, VAE_STEPS, UNET_STEPS, BATCH)).encode())
