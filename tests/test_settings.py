@@ -46,6 +46,16 @@ def test_every_setting_has_help_text():
             assert f.metadata.get("help"), f"tint {command.name} --{flag}"
 
 
+@pytest.mark.parametrize("command", commands(), ids=lambda c: c.name)
+def test_help_prints_every_settings_text_as_written(command, capsys):
+    # argparse formats help with %, so a text such as "95% half-width" must reach it escaped.
+    assert main([*command.name.split(), "--help"]) == 0
+    printed = " ".join(capsys.readouterr().out.split())
+    assert "option_strings" not in printed  # what argparse shows for a stray "% h"
+    for _, flag, f, _ in leaves(command.settings):
+        assert " ".join(f.metadata["help"].split()) in printed, f"tint {command.name} --{flag}"
+
+
 @pytest.fixture(scope="module")
 def first(model_dir, tmp_path_factory):
     root = tmp_path_factory.mktemp("settings")

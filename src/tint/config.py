@@ -305,8 +305,9 @@ def add_flags(parser, cls: type, base, aliases: dict[str, str] | None = None) ->
     for dotted, name, f, hint in leaves(cls):
         default = value_at(base, dotted)
         unset = default is None or default is False or default == ""
-        shown = "" if unset else f" (default {_text(default)})"
-        kw = {"dest": dotted, "default": argparse.SUPPRESS, "help": f.metadata.get("help", "")}
+        shown = "" if unset else f" (default {_text(default)})".replace("%", "%%")
+        text = f.metadata.get("help", "").replace("%", "%%")  # argparse formats help with %
+        kw = {"dest": dotted, "default": argparse.SUPPRESS, "help": text}
         if hint is bool:
             parser.add_argument(f"--{name}", action="store_true", **kw)
         elif f.metadata.get("positional"):
