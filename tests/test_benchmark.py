@@ -2,6 +2,7 @@
 
 import csv
 import json
+import math
 
 import pytest
 
@@ -82,3 +83,26 @@ def test_plan_recommends_episodes_and_queries(pilot, capsys):
     assert plan["query_var"] == summary["query_var"] / 3  # per class of a 3-way episode
     assert plan["half_width"] <= 0.05 and plan["episodes"] >= 2
     assert 1 <= plan["queries"] <= 19
+
+
+def test_plan_for_a_paired_difference_counts_only_how_the_difference_varies(tmp_path, capsys):
+    # Episodes differ a lot (every method's accuracy swings with them), the difference between
+    # two methods little: the difference needs far fewer episodes than either method.
+    a = [12, 45, 30, 60, 20, 50, 35, 58]
+    b = [8, 40, 27, 52, 18, 47, 29, 55]
+    counts = {m: [{"correct": c, "total": 75} for c in v] for m, v in (("a", a), ("b", b))}
+    (tmp_path / "pilot.json").write_text(json.dumps(counts))
+    flags = ["--half-width", "0.02", "--ways", "5", "--cost-episode", "60", "--max-queries", "19"]
+    code, stdout, err = run(capsys, "plan", tmp_path / "pilot.json", *flags, "--json")
+    assert code == 0, err
+    alone = json.loads(stdout)
+    code, stdout, err = run(capsys, "plan", tmp_path / "pilot.json", *flags, "--method", "a - b")
+    assert code == 0, err
+    d = [(x - y) / 75 for x, y in zip(a, b)]
+    mean = sum(d) / len(d)
+    variance = sum((x - mean) ** 2 for x in d) / (len(d) - 1)
+    episodes = math.ceil(1.959964**2 * variance / 0.02**2)
+    assert stdout.startswith(f"{episodes} episodes x 15 queries per class reach a 95% half-width")
+    assert "for a - b" in stdout.splitlines()[0] and episodes < alone["episodes"]
+    code, _, err = run(capsys, "plan", tmp_path / "pilot.json", *flags, "--method", "a - c")
+    assert code == 1 and "has no method 'c'" in err and len(err.strip().splitlines()) == 1

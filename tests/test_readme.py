@@ -247,6 +247,7 @@ CASES = {
         ],
     ),
     "tint plan glyphs-1shot --half-width 0.02": Case("benchmark"),
+    'tint plan glyphs-1shot --half-width 0.03 --method "tint - supports"': Case("benchmark"),
     "tint benchmark --dataset glyphs --hard --shots 1 --episodes 4 --methods teacher,supports,tint "
     "--out bench-ray --ray": Case(
         "scaling",
@@ -503,8 +504,13 @@ def test_the_committed_benchmark_numbers_are_what_the_readme_shows():
     source = "benchmarks/glyphs-hard-1shot-methods"
     results = json.loads((ROOT / source / "results.json").read_text())
     assert demo.benchmark_summary(results, source) == json.loads(demo.BENCHMARK.read_text())
-    plan = run_tint(["plan", str(ROOT / "benchmarks/glyphs-hard-1shot"), "--half-width", "0.02"])
-    assert plan.code == 0 and plan.out.strip() in readme
+    committed = str(ROOT / "benchmarks/glyphs-hard-1shot")
+    for flags in (
+        ["--half-width", "0.02"],
+        ["--half-width", "0.03", "--method", "tint - supports"],
+    ):
+        plan = run_tint(["plan", committed, *flags])
+        assert plan.code == 0 and plan.out.strip() in readme, flags
     for folder in ("glyphs-hard-1shot-methods",):
         results = json.loads((ROOT / "benchmarks" / folder / "results.json").read_text())
         rows = {" ".join(line.split()) for line in readme.splitlines()}

@@ -32,7 +32,11 @@ class PlanSettings:
     cost_query: float | None = setting(
         None, "seconds per query image (default: the pilot's, or 0)", minimum=0
     )
-    method: str | None = setting(None, "plan for this method (default: the most demanding)")
+    method: str | None = setting(
+        None,
+        "plan for this method, or for the paired difference 'A - B' of two (default: the most "
+        "demanding method)",
+    )
 
 
 def run(settings: PlanSettings, options: Options) -> None:
@@ -56,10 +60,12 @@ def run(settings: PlanSettings, options: Options) -> None:
         f"(cost {plan['cost']:.0f} s)"
     )
     for method, p in plan["methods"].items():
-        print(
-            f"  {method:<10} {p['episodes']:>5} episodes x {p['queries']:>4} queries  "
-            f"between-episode sd {p['between_episode_var'] ** 0.5:.3f}"
+        spread = (
+            f"sd of the per-episode difference {p['difference_var'] ** 0.5:.3f}"
+            if "difference_var" in p
+            else f"between-episode sd {p['between_episode_var'] ** 0.5:.3f}"
         )
+        print(f"  {method:<10} {p['episodes']:>5} episodes x {p['queries']:>4} queries  {spread}")
 
 
 COMMAND = Command(

@@ -13,6 +13,7 @@ the most queries per class a class can give (`max_queries`) and the costs."""
 from __future__ import annotations
 
 import csv
+import statistics
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -159,8 +160,9 @@ def plan_from_results(
     and per query image. Without `method`, plans for the method that needs most episodes."""
     pilot = read_pilot(path)
     methods = list(pilot.counts)
-    if method is not None and method not in methods:
-        raise TintError(f"{pilot.path}: has no method {method!r} (it has {', '.join(methods)})")
+    for m in method.split(" - ") if method else []:
+        if m not in methods:
+            raise TintError(f"{pilot.path}: has no method {m!r} (it has {', '.join(methods)})")
     ways = ways or pilot.ways
     if not ways:
         raise TintError(f"{pilot.path}: does not say how many classes an episode has; pass --ways")
@@ -176,6 +178,22 @@ def plan_from_results(
             f"{pilot.path}: does not say how many images a class has; pass --max-queries "
             "(the most queries per class an episode can have)"
         )
+    if method is not None and " - " in method:
+        plan = _difference_plan(pilot, method, ways, half_width, cost_episode, cost_query)
+        return {
+            **plan,
+            "method": method,
+            "queries_are": "per class, the pilot's",
+            "ways": ways,
+            "max_queries": max_queries,
+            "cost_episode_s": cost_episode,
+            "cost_query_s": cost_query,
+            "pilot": {
+                "episodes": len(pilot.counts[method.split(" - ")[0]]),
+                "queries": plan["queries"],
+            },
+            "methods": {method: plan},
+        }
     plans = {}
     for m in [method] if method else methods:
         counts = pilot.counts[m]
@@ -209,4 +227,34 @@ def plan_from_results(
             "queries": sum(n for _, n in pilot.counts[chosen]) / len(pilot.counts[chosen]) / ways,
         },
         "methods": plans,
+    }
+
+
+def _difference_plan(
+    pilot: Pilot, pair: str, ways: int, half_width: float, cost_episode: float, cost_query: float
+) -> dict:
+    """How many episodes reach `half_width` on the paired difference "A - B" of two methods,
+    at the pilot's queries per class. The counts do not say how often the two methods are right
+    on the same query, so the per-episode difference's variance cannot be split into its two
+    terms as a method's can: the plan keeps the pilot's queries and needs z^2 S^2 / H^2
+    episodes, S^2 the sample variance of the per-episode differences."""
+    a, b = pair.split(" - ")
+    differences = []
+    for i, ((correct_a, n), (correct_b, n_b)) in enumerate(zip(pilot.counts[a], pilot.counts[b])):
+        if n != n_b:
+            raise TintError(
+                f"{pilot.path}: episode {i} has {n} queries for {a} and {n_b} for {b}; a paired "
+                "difference needs the same queries"
+            )
+        differences.append(correct_a / n - correct_b / n)
+    queries = round(sum(n for _, n in pilot.counts[a]) / len(differences) / ways)
+    per_episode = cost_episode + queries * ways * cost_query
+    plan = variance.plan(statistics.variance(differences), 0.0, half_width, per_episode)
+    return {
+        "episodes": plan["episodes"],
+        "queries": queries,
+        "half_width": plan["half_width"],
+        "cost": plan["cost"],
+        "difference_var": plan["between_episode_var"],
+        "confidence": plan["confidence"],
     }
