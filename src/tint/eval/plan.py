@@ -13,7 +13,6 @@ the most queries per class a class can give (`max_queries`) and the costs."""
 from __future__ import annotations
 
 import csv
-import statistics
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -239,17 +238,13 @@ def _difference_plan(
     terms as a method's can: the plan keeps the pilot's queries and needs z^2 S^2 / H^2
     episodes, S^2 the sample variance of the per-episode differences."""
     a, b = pair.split(" - ")
-    differences = []
-    for i, ((correct_a, n), (correct_b, n_b)) in enumerate(zip(pilot.counts[a], pilot.counts[b])):
-        if n != n_b:
-            raise TintError(
-                f"{pilot.path}: episode {i} has {n} queries for {a} and {n_b} for {b}; a paired "
-                "difference needs the same queries"
-            )
-        differences.append(correct_a / n - correct_b / n)
-    queries = round(sum(n for _, n in pilot.counts[a]) / len(differences) / ways)
+    try:
+        spread = variance.paired_difference(pilot.counts[a], pilot.counts[b])["variance"]
+    except TintError as e:
+        raise TintError(f"{pilot.path}: {a} and {b}: {e}") from None
+    queries = round(sum(n for _, n in pilot.counts[a]) / len(pilot.counts[a]) / ways)
     per_episode = cost_episode + queries * ways * cost_query
-    plan = variance.plan(statistics.variance(differences), 0.0, half_width, per_episode)
+    plan = variance.plan(spread, 0.0, half_width, per_episode)
     return {
         "episodes": plan["episodes"],
         "queries": queries,

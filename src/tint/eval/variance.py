@@ -61,7 +61,8 @@ def paired_difference(counts_a: list[tuple[int, int]], counts_b: list[tuple[int,
     the two methods' own intervals.
 
     Returns:
-        mean: the mean d_i. ci95, half_width: its interval. episodes: P.
+        mean: the mean d_i. ci95, half_width: its interval. variance: the sample variance of
+        the d_i. episodes: P.
     """
     a, totals_a = _accuracies(counts_a)
     b, totals_b = _accuracies(counts_b)
@@ -70,11 +71,12 @@ def paired_difference(counts_a: list[tuple[int, int]], counts_b: list[tuple[int,
     for i, (n_a, n_b) in enumerate(zip(totals_a, totals_b)):
         if n_a != n_b:
             raise TintError(f"episode {i} has {n_a} queries for one method, {n_b} for the other")
-    mean, _, half = _t_interval([x - y for x, y in zip(a, b)])
+    mean, sample_var, half = _t_interval([x - y for x, y in zip(a, b)])
     return {
         "mean": mean,
         "ci95": [mean - half, mean + half],
         "half_width": half,
+        "variance": sample_var,
         "episodes": len(a),
     }
 
