@@ -17,7 +17,7 @@ from tint.cli import main
 from tint.data import glyphs
 from tint.data.images import to_image
 
-ASSETS = glyphs.CATALOGUE.parent
+ASSETS = glyphs.ASSETS
 
 
 def _glyph_classes(root: Path, classes: int = 2, per_class: int = 2) -> Path:

@@ -1,5 +1,11 @@
 """The glyph benchmark: distinct shapes, fixed splits, deterministic instances."""
 
+import json
+import os
+import subprocess
+import sys
+from pathlib import Path
+
 import numpy as np
 import pytest
 import torch
@@ -95,8 +101,112 @@ def test_tint_data_glyphs_writes_identical_class_folders(tmp_path):
             assert png.read_bytes() == (tmp_path / "b" / folder.name / png.name).read_bytes()
 
 
-@pytest.mark.slow
-def test_the_shipped_catalogue_is_what_the_fonts_give():
-    import json
+V2 = Path(glyphs.__file__).parent.parent / "configs" / "glyphs-v2.toml"
 
-    assert glyphs.build_catalogue() == json.loads(glyphs.CATALOGUE.read_text())
+
+@pytest.fixture
+def v2(monkeypatch):
+    """The v2 world (configs/glyphs-v2.toml), as TINT_WORLD selects it, for one test."""
+
+    def clear():
+        glyphs.settings.cache_clear()
+        glyphs.catalogue.cache_clear()
+
+    clear()
+    monkeypatch.setattr(glyphs, "WORLD", V2)
+    yield glyphs.settings()
+    clear()
+
+
+def _catalogue_path():
+    return glyphs.ASSETS / glyphs.settings().catalogue
+
+
+@pytest.mark.slow
+@pytest.mark.parametrize("world", ["v1", "v2"])
+def test_the_shipped_catalogue_is_what_the_fonts_give(world, request):
+    if world == "v2":
+        request.getfixturevalue("v2")
+    assert glyphs.build_catalogue() == json.loads(_catalogue_path().read_text())
+
+
+def test_a_character_is_a_letter_in_either_case_or_a_mark_of_any_script_or_a_symbol():
+    same = [
+        ("futural-0041", "timesi-0061"),
+        ("greek-0062", "greekc-0042"),
+        ("greek-0032", "cyrillic-0032"),
+    ]
+    for a, b in same:
+        assert glyphs.character(a) == glyphs.character(b)
+    different = [("futural-0041", "greek-0041"), ("astrology-0041", "futural-0041")]
+    for a, b in different:
+        assert glyphs.character(a) != glyphs.character(b)
+    assert glyphs.character("astrology-0041") != glyphs.character("music-0041")
+
+
+def test_identities_join_shared_characters_and_close_shapes_transitively():
+    members = [
+        ("futural-0041",),
+        ("timesr-0061",),
+        ("music-0041",),
+        ("music-0042",),
+        ("markers-0041",),
+    ]
+    distances = torch.full((5, 5), 9.0)
+    distances[2, 3] = distances[3, 2] = 2.0  # music A and B look alike; markers looks like nothing
+    distances.fill_diagonal_(0)
+    assert glyphs.identities(members, distances, 3.5) == [[0, 1], [2, 3], [4]]
+    assert glyphs.identities(members, distances, 1.5) == [[0, 1], [2], [3], [4]]
+
+
+def test_v2_no_character_and_no_close_shape_crosses_a_split(v2):
+    split_of = {}
+    for name in glyphs.SPLITS:
+        for glyph in glyphs.split(name):
+            for member in glyph.members:
+                assert split_of.setdefault(glyphs.character(member), name) == name, member
+    every = [g for name in glyphs.SPLITS for g in glyphs.split(name)]
+    which = torch.tensor([glyphs.SPLITS.index(n) for n in glyphs.SPLITS for _ in glyphs.split(n)])
+    d = glyphs.shape_distances(every)
+    crossing = which[:, None] != which[None, :]
+    assert d[crossing].min() >= v2.identity_distance
+    # The lesson of v1: greek-0075 was novel with the Latin u and v of other fonts in base.
+    assert {glyphs.character(m) for g in glyphs.split("novel") for m in g.members}.isdisjoint(
+        {glyphs.character(m) for g in glyphs.split("base") for m in g.members}
+    )
+
+
+def test_v2_splits_hold_about_70_10_20_of_the_identities(v2):
+    every = [g for name in glyphs.SPLITS for g in glyphs.split(name)]
+    groups = glyphs.identities(
+        [g.members for g in every], glyphs.shape_distances(every), v2.identity_distance
+    )
+    split_of = {g.name: name for name in glyphs.SPLITS for g in glyphs.split(name)}
+    count = {name: 0 for name in glyphs.SPLITS}
+    for group in groups:
+        assert len({split_of[every[i].name] for i in group}) == 1
+        count[split_of[every[group[0]].name]] += 1
+    for name, share in v2.splits.items():
+        assert abs(count[name] / len(groups) - share) < 0.02
+    assert len(glyphs.split("novel")) >= 50 and len(glyphs.split("val")) >= 25
+
+
+def test_v2_instances_vary_in_colour_light_and_shape_yet_repeat_exactly(v2):
+    glyph = glyphs.split("val")[3]
+    x = glyphs.benchmark_instances(glyph, 8)
+    assert x.shape == (8, 3, 32, 32) and torch.equal(x, glyphs.benchmark_instances(glyph, 8))
+    assert not torch.equal(x[:, 0], x[:, 1])  # colour, not grey
+    paper = x.flatten(2).median(2).values  # (8, 3): most pixels are paper
+    assert paper.std(0).min() > 0.05  # paper colour varies between instances
+    assert (x - x.mean(0)).abs().mean() > 0.1
+
+
+def test_tint_world_selects_the_world_file(tmp_path):
+    env = {**os.environ, "TINT_WORLD": str(V2)}
+    out = tmp_path / "novel"
+    command = [sys.executable, "-m", "tint.cli", "data", "glyphs", "--split", "novel"]
+    subprocess.run([*command, "--out", str(out), "--instances", "1"], env=env, check=True)
+    v2_novel = json.loads((glyphs.ASSETS / "glyph_classes-v2.json").read_text())["classes"]
+    assert sorted(p.name for p in out.iterdir()) == sorted(
+        c["name"] for c in v2_novel if c["split"] == "novel"
+    )

@@ -374,7 +374,7 @@ def _mistakes(root: Path) -> None:
     (root / "my-student").mkdir()
     (root / "my-student" / "student.json").write_text("{}")
     (root / "my-student" / "student.safetensors").write_bytes(b"")
-    teacher = shutil.copytree(glyphs.CATALOGUE.parent / "glyph-teacher", root / "damaged-teacher")
+    teacher = shutil.copytree(glyphs.ASSETS / "glyph-teacher", root / "damaged-teacher")
     weights = (teacher / "model.safetensors").read_bytes()
     (teacher / "model.safetensors").write_bytes(weights[: len(weights) // 2])
 

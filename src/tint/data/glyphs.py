@@ -15,8 +15,10 @@ stroke segment, so thousands of glyphs render in a fraction of a second."""
 
 from __future__ import annotations
 
+import collections
 import functools
 import json
+import os
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -28,8 +30,24 @@ from tint.io import seeds
 from tint.io.storage import write_png
 
 SPLITS = ("base", "val", "novel")
-WORLD = Path(__file__).resolve().parent.parent / "configs" / "glyphs.toml"
-CATALOGUE = Path(__file__).resolve().parent.parent / "assets" / "glyph_classes.json"
+ASSETS = Path(__file__).resolve().parent.parent / "assets"
+# The world file: the shipped glyphs.toml, or another one named by TINT_WORLD (the next world is
+# built beside the shipped one as configs/glyphs-v2.toml; docs/GLYPHS.md).
+WORLD = Path(
+    os.environ.get("TINT_WORLD")
+    or Path(__file__).resolve().parent.parent / "configs" / "glyphs.toml"
+)
+# Fonts whose code points mean letters, numerals and marks of a script; every other font's
+# glyphs are symbols, each its own character (see `character`).
+SCRIPTS = {
+    "latin": [
+        *("cursive", "futural", "futuram", "gothgbt", "gothgrt", "gothiceng", "gothicger"),
+        *("gothicita", "gothitt", "rowmand", "rowmans", "rowmant", "scriptc", "scripts"),
+        *("timesi", "timesib", "timesr", "timesrb"),
+    ],
+    "greek": ["greek", "greekc", "greeks", "timesg"],
+    "cyrillic": ["cyrillic", "cyrilc_1"],
+}
 
 
 @dataclass(frozen=True)
@@ -43,6 +61,14 @@ class Rendering:
     aspect: float = setting(0.06, "x and y scaled apart by up to this, either way")
     shift: float = setting(2.0, "pixels, either way")
     pen: tuple[float, float] = setting((1.0, 2.4), "pen width, pixels")
+    elastic: float = setting(0.0, "smooth stroke displacement, in units of the longer side")
+    ink: tuple[float, float] = setting((0.0, 0.0), "each colour channel of the ink")
+    paper: tuple[float, float] = setting((1.0, 1.0), "each colour channel of the paper")
+    light: float = setting(0.0, "brightness ramp across the image, up to this either way")
+    occlusion: float = setting(0.0, "chance of a paper-coloured patch over part of the glyph")
+    clutter: float = setting(0.0, "chance of a stray ink stroke")
+    blur: tuple[float, float] = setting((0.0, 0.0), "Gaussian blur sigma, pixels")
+    noise: float = setting(0.0, "Gaussian pixel noise, standard deviation")
 
 
 @dataclass(frozen=True)
@@ -55,6 +81,13 @@ class GlyphSettings:
     # pair is one letter in two font styles, or kana differing by a mark too small to see at 32
     # px; above it, different letters (E/F, C/G, U/V) start to appear. docs/GLYPHS.md shows both.
     merge_threshold: float = setting(3.0, "px at 27 px")
+    # Classes whose shapes are closer than this, or that draw one character (`character`), are
+    # one identity and land in one split; unset, classes are split one by one. docs/GLYPHS.md.
+    identity_distance: float | None = setting(None, "px at 27 px")
+    # An identity this large (the letters and numerals, chained through shared shapes) is base:
+    # pre-training data, as ImageNet's categories are for miniImageNet's novel ones.
+    base_identity_size: int = setting(40, "classes", minimum=1)
+    catalogue: str = setting("glyph_classes.json", "the class catalogue, in tint/assets")
     splits: dict[str, float] = setting(factory=dict, help="share of the classes in each split")
     rendering: Rendering = group(Rendering, "how an instance varies")
 
@@ -165,13 +198,14 @@ def render_each(glyphs: list[Glyph], generators: list[torch.Generator]) -> torch
 
 
 def _draw(n: int, num_points: int, generator: torch.Generator) -> dict[str, torch.Tensor]:
-    """The random variation of n instances, drawn in a fixed order."""
+    """The random variation of n instances, drawn in a fixed order; a variation the world leaves
+    at its default (off) draws nothing, so adding one leaves the others' streams as they were."""
 
     def uniform(lo, hi, *shape):
         return lo + (hi - lo) * torch.rand(n, *shape, generator=generator)
 
     r = settings().rendering
-    return {
+    d = {
         "jitter": r.jitter * torch.randn((n, num_points, 2), generator=generator),
         "angle": uniform(-r.angle, r.angle),
         "shear": uniform(-r.shear, r.shear),
@@ -180,18 +214,103 @@ def _draw(n: int, num_points: int, generator: torch.Generator) -> dict[str, torc
         "shift": uniform(-r.shift, r.shift, 2),
         "width": uniform(*r.pen),
     }
+    if r.elastic:  # two plane waves, one per axis: frequencies in cycles per glyph, phases
+        d["wave"] = uniform(-1.5, 1.5, 2, 2)
+        d["phase"] = uniform(0, 2 * torch.pi, 2)
+    if r.ink != (0.0, 0.0) or r.paper != (1.0, 1.0):
+        d["ink"] = uniform(*r.ink, 3)
+        d["paper"] = uniform(*r.paper, 3)
+    if r.light:
+        d["light"] = torch.cat([uniform(-r.light, r.light, 1), uniform(0, 2 * torch.pi, 1)], 1)
+    if r.occlusion:  # a patch: on or off, centre and half-sides as shares of the image
+        d["patch"] = torch.cat(
+            [
+                (uniform(0, 1, 1) < r.occlusion).float(),
+                uniform(0.3, 0.7, 2),
+                uniform(0.08, 0.18, 2),
+            ],
+            1,
+        )
+    if r.clutter:  # a stray stroke: on or off, start, direction, length as a share of the image
+        d["stray"] = torch.cat(
+            [
+                (uniform(0, 1, 1) < r.clutter).float(),
+                uniform(0, 1, 2),
+                uniform(0, 2 * torch.pi, 1),
+                uniform(0.25, 0.5, 1),
+            ],
+            1,
+        )
+    if r.blur != (0.0, 0.0):
+        d["blur"] = uniform(*r.blur)
+    if r.noise:
+        size = settings().size
+        d["noise"] = r.noise * torch.randn((n, 3, size, size), generator=generator)
+    return d
 
 
 def _render(points, segments, d: dict[str, torch.Tensor]) -> torch.Tensor:
-    n = len(points)
+    n, size = len(points), settings().size
     cos, sin = torch.cos(d["angle"]), torch.sin(d["angle"])
     rotation = torch.stack([torch.stack([cos, -sin], -1), torch.stack([sin, cos], -1)], -2)
     shearing = torch.eye(2).repeat(n, 1, 1)
     shearing[:, 0, 1] = d["shear"]
-    transform = rotation @ shearing @ torch.diag_embed(d["scale"] * settings().size * d["aspect"])
-    distance = _centreline_distance(points + d["jitter"], segments, transform, d["shift"])
-    paper = 1 - _ink(distance, d["width"])
-    return ((paper * 255).round() / 255)[:, None].expand(-1, 3, -1, -1).contiguous()
+    transform = rotation @ shearing @ torch.diag_embed(d["scale"] * size * d["aspect"])
+    points = points + d["jitter"]
+    if "wave" in d:
+        r = settings().rendering
+        angle = 2 * torch.pi * points @ d["wave"].transpose(1, 2) + d["phase"][:, None]
+        points = points + r.elastic * torch.sin(angle)
+    ink = _ink(_centreline_distance(points, segments, transform, d["shift"]), d["width"])
+    if "ink" not in d:
+        paper = 1 - ink
+        return ((paper * 255).round() / 255)[:, None].expand(-1, 3, -1, -1).contiguous()
+    y, x = torch.meshgrid(torch.arange(size) + 0.5, torch.arange(size) + 0.5, indexing="ij")
+    if "stray" in d:
+        s = d["stray"]
+        start = s[:, 1:3] * size
+        end = start + s[:, 4:5] * size * torch.stack([s[:, 3].cos(), s[:, 3].sin()], 1)
+        ends = torch.stack([start, end], 1)  # (n, 2, 2) pixels
+        pair = torch.tensor([[[0, 1]]]).expand(n, 1, 2)
+        stray = _ink(
+            _centreline_distance(
+                ends - size / 2, pair, torch.eye(2).expand(n, 2, 2), torch.zeros(n, 2)
+            ),
+            d["width"],
+        )
+        ink = torch.maximum(ink, stray * s[:, :1, None])
+    if "patch" in d:
+        p = d["patch"] * torch.tensor([1.0, size, size, size, size])
+        inside = ((x - p[:, 1, None, None]).abs() < p[:, 3, None, None]) & (
+            (y - p[:, 2, None, None]).abs() < p[:, 4, None, None]
+        )
+        ink = ink * (1 - inside.float() * p[:, :1, None])
+    ink = ink[:, None]
+    image = d["paper"][:, :, None, None] * (1 - ink) + d["ink"][:, :, None, None] * ink
+    if "light" in d:
+        amount, direction = d["light"][:, 0], d["light"][:, 1]
+        ramp = (
+            (x - size / 2) * direction.cos()[:, None, None]
+            + (y - size / 2) * direction.sin()[:, None, None]
+        ) / (size / 2)
+        image = image * (1 + amount[:, None, None] * ramp)[:, None]
+    if "blur" in d:
+        image = _blur(image, d["blur"])
+    if "noise" in d:
+        image = image + d["noise"]
+    return (image.clamp(0, 1) * 255).round() / 255
+
+
+def _blur(images: torch.Tensor, sigma: torch.Tensor) -> torch.Tensor:
+    """Gaussian blur, each image with its own sigma (pixels), 5x5 taps, edges replicated."""
+    taps = torch.arange(-2, 3, dtype=torch.float32)
+    kernel = torch.exp(-(taps**2) / (2 * sigma.clamp(min=1e-3)[:, None] ** 2))
+    kernel = (kernel / kernel.sum(1, keepdim=True)).repeat_interleave(3, 0)  # (n * 3, 5)
+    n, c, h, w = images.shape
+    x = torch.nn.functional.pad(images.reshape(1, n * c, h, w), (2, 2, 2, 2), mode="replicate")
+    x = torch.nn.functional.conv2d(x, kernel[:, None, :, None], groups=n * c)
+    x = torch.nn.functional.conv2d(x, kernel[:, None, None, :], groups=n * c)
+    return x.reshape(n, c, h, w)
 
 
 def _word(index: int) -> str:
@@ -232,10 +351,47 @@ def distinct_shapes(glyphs: list[Glyph], threshold: float) -> list[list[int]]:
     return groups
 
 
+def character(glyph_id: str) -> tuple[str, str]:
+    """What a person would call the character a font glyph ("futural-0041") draws: a script's
+    letter in either case (Latin, Greek and Cyrillic are three scripts), a numeral or mark of any
+    text font; a symbol font's glyph is its own character."""
+    font, code = glyph_id.rsplit("-", 1)
+    char = chr(int(code, 16))
+    script = next((name for name, fonts in SCRIPTS.items() if font in fonts), None)
+    if script is None:
+        return font, code
+    return (script, char.lower()) if char.isalpha() else ("text", char)
+
+
+def identities(members: list[tuple[str, ...]], distances: torch.Tensor, threshold: float):
+    """Group classes (each given by its member font glyphs) into identities: two classes are
+    one if they share a character (`character`) or their shapes are closer than `threshold`
+    (`shape_distances`), and so on transitively. Returns lists of class indices."""
+    parent = list(range(len(members)))
+
+    def root(i: int) -> int:
+        while parent[i] != i:
+            parent[i] = parent[parent[i]]
+            i = parent[i]
+        return i
+
+    first: dict[tuple[str, str], int] = {}
+    pairs = torch.nonzero(torch.triu(distances < threshold, 1)).tolist()
+    for i, glyph_ids in enumerate(members):
+        pairs += [(first.setdefault(character(m), i), i) for m in glyph_ids]
+    for i, j in pairs:
+        parent[root(i)] = root(j)
+    groups = collections.defaultdict(list)
+    for i in range(len(members)):
+        groups[root(i)].append(i)
+    return sorted(groups.values())
+
+
 def build_catalogue() -> dict:
     """Work out the glyph classes from the fonts (about 20 s): identical stroke sets, then near-
-    identical shapes, are merged; classes are split by the split seed. The result is shipped as
-    CATALOGUE; `catalogue()` reads it."""
+    identical shapes, are merged; classes, or with an identity distance whole identities, are
+    split by the split seed. The result is shipped as the world's catalogue, which `catalogue()`
+    reads."""
     world = settings()
     unique: dict[tuple, tuple[str, list]] = {}
     members: dict[tuple, list[str]] = {}
@@ -251,14 +407,18 @@ def build_catalogue() -> dict:
         [shapes[g[0]].name, sorted(m for i in g for m in members[keys[i]])]
         for g in distinct_shapes(shapes, world.merge_threshold)
     )
-    order = torch.randperm(len(classes), generator=torch.Generator().manual_seed(world.split_seed))
-    n_base = round(world.splits["base"] * len(classes))
-    n_val = round(world.splits["val"] * len(classes))
-    split_of = {}
-    for rank, i in enumerate(order.tolist()):
-        split_of[i] = "base" if rank < n_base else "val" if rank < n_base + n_val else "novel"
+    if world.identity_distance is None:
+        units = [[i] for i in range(len(classes))]
+    else:
+        strokes = dict(_font_glyphs())
+        reps = [Glyph(name, "", *_normalise(strokes[name]), ()) for name, _ in classes]
+        units = identities(
+            [tuple(m) for _, m in classes], shape_distances(reps), world.identity_distance
+        )
+    split_of = _split_units(units, world)
     return {
         "merge_threshold": world.merge_threshold,
+        "identity_distance": world.identity_distance,
         "split_seed": world.split_seed,
         "classes": [
             {"name": name, "word": _word(i), "split": split_of[i], "members": merged}
@@ -267,12 +427,27 @@ def build_catalogue() -> dict:
     }
 
 
+def _split_units(units: list[list[int]], world: GlyphSettings) -> dict[int, str]:
+    """Deal units (lists of class indices) to the splits in the seed's order, about the world's
+    shares of the units each; a unit over the world's base identity size is base."""
+    large = [u for u in units if len(u) > world.base_identity_size]
+    units = [u for u in units if len(u) <= world.base_identity_size]
+    order = torch.randperm(len(units), generator=torch.Generator().manual_seed(world.split_seed))
+    n_base = round(world.splits["base"] * (len(units) + len(large))) - len(large)
+    n_val = round(world.splits["val"] * (len(units) + len(large)))
+    split_of = {i: "base" for unit in large for i in unit}
+    for rank, u in enumerate(order.tolist()):
+        name = "base" if rank < n_base else "val" if rank < n_base + n_val else "novel"
+        split_of.update({i: name for i in units[u]})
+    return split_of
+
+
 @functools.lru_cache(maxsize=1)
 def catalogue() -> dict[str, list[Glyph]]:
-    """Every glyph class, by split, from the shipped CATALOGUE and the fonts' strokes."""
+    """Every glyph class, by split, from the world's shipped catalogue and the fonts' strokes."""
     strokes = dict(_font_glyphs())
     out: dict[str, list[Glyph]] = {name: [] for name in SPLITS}
-    for c in json.loads(CATALOGUE.read_text())["classes"]:
+    for c in json.loads((ASSETS / settings().catalogue).read_text())["classes"]:
         points, segments = _normalise(strokes[c["name"]])
         out[c["split"]].append(Glyph(c["name"], c["word"], points, segments, tuple(c["members"])))
     return out
