@@ -7,8 +7,10 @@ import torch
 from diffusers import StableDiffusionPipeline
 from safetensors.torch import load_file
 
+from tint.diffusion.architectures import build_tiny
+from tint.diffusion.model import DiffusionModel
 from tint.errors import TintError
-from tint.train.diffusion import DiffusionTraining, pretrain
+from tint.train.diffusion import DiffusionTraining, pretrain, start_from
 from tint.train.trainer import TrainConfig
 
 from . import shapes
@@ -83,6 +85,24 @@ def test_a_checkpoint_without_weights_goes_on_from_the_published_model(tmp_path)
     after = load_file(str(tmp_path / "m" / "unet" / "diffusion_pytorch_model.safetensors"))
     gap = max((after[k] - before[k]).abs().max() for k in before)
     assert 0 < gap < 0.01
+
+
+def test_a_model_started_from_another_has_its_denoiser_and_shared_word_embeddings(tmp_path):
+    first, second = tmp_path / "first", tmp_path / "second"
+    pretrain(first, TINY, CONFIG, _draw, progress=False)
+    build_tiny(second, dataclasses.replace(TINY, words=["zebra", *TINY.words[1:]]))
+    start_from(second, first)
+    a, b = DiffusionModel.load(first), DiffusionModel.load(second)
+    for k, v in a.unet.state_dict().items():
+        assert torch.equal(v, b.unet.state_dict()[k]), k
+    vocab_a, vocab_b = a.tokenizer.get_vocab(), b.tokenizer.get_vocab()
+    table_a = a.text_encoder.get_input_embeddings().weight
+    table_b = b.text_encoder.get_input_embeddings().weight
+    for word in TINY.words[1:]:
+        assert torch.equal(table_a[vocab_a[word + "</w>"]], table_b[vocab_b[word + "</w>"]])
+    assert not torch.equal(table_a[vocab_a[TINY.words[0] + "</w>"]], table_b[vocab_b["zebra</w>"]])
+    with pytest.raises(TintError, match="not a Stable Diffusion model directory"):
+        start_from(second, tmp_path)
 
 
 def test_the_shipped_models_records_still_resume(tmp_path):

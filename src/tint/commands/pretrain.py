@@ -22,6 +22,9 @@ WHERE = f"{glyphs.WORLD} [{{}}]"
 @dataclass
 class DiffusionSettings:
     out: str | None = setting(None, "output directory (new, or with --resume)")
+    init: str | None = setting(
+        None, "start the UNet and text encoder from this model (same architecture)"
+    )
     architecture: TinyArchitecture = group(
         TinyArchitecture, "the model (the base classes' words come first)", prefix="arch"
     )
@@ -79,6 +82,7 @@ def run_diffusion(settings: DiffusionSettings, options: Options) -> None:
         glyphs.draw_captioned,
         resume=options.resume,
         progress=not options.quiet,
+        init=settings.init,
     )
     print(
         f"{settings.out}: {state['stage']} step {state['step']}, "

@@ -20,7 +20,7 @@ import torch
 from tint.config import group, setting
 from tint.data.draws import Draw, PooledDraw
 from tint.diffusion.architectures import TinyArchitecture, build_tiny
-from tint.diffusion.model import DiffusionModel
+from tint.diffusion.model import DiffusionModel, check_model_dir
 from tint.errors import TintError
 from tint.io import seeds
 from tint.io.pretrained import quiet_libraries
@@ -62,25 +62,61 @@ def pretrain(
     draw: Draw,
     resume: bool = False,
     progress: bool = True,
+    init: str | Path | None = None,
 ) -> dict:
     """Train a model of architecture `arch` on drawn images into `out` (see module doc). With
     `resume`, continue from the last checkpoint in `out`; more steps extend a finished run.
-    Returns the final state (stage, step, losses, time)."""
+    A new run may start its UNet and text encoder from `init`, a model of the same architecture
+    (see `start_from`); the VAE is always trained anew. Returns the final state (stage, step,
+    losses, time)."""
     out = Path(out)
     quiet_libraries()
     folder, checkpoint, state = training_folder(out, resume)
     if state and state["arch"] != json.loads(json.dumps(dataclasses.asdict(arch))):
         raise TintError(f"{out}: was trained with another architecture; use another --out")
     record = {"arch": dataclasses.asdict(arch)}
+    if state is not None:
+        record["init"] = state.get("init")
+    elif init is not None:
+        record["init"] = str(init)
     with folder:
         if state is None:
             build_tiny(out, arch, seed=config.vae.seed)
+            if init is not None:
+                start_from(out, init)
             state = {"stage": "vae", "step": 0, "seconds": 0.0, "losses": {}}
         if state["stage"] == "vae":
             state = _train_vae(out, checkpoint, config, draw, record, progress)
             # The VAE is final and published: a resume from here starts the denoiser.
             write_json(checkpoint.dir / "state.json", {**state, **record})
         return _train_denoiser(out, checkpoint, config, draw, state, record, progress)
+
+
+def start_from(out: Path, init: str | Path) -> None:
+    """Give the new model in `out` the UNet and text encoder of the model in `init`: every
+    weight, except that each token's embedding comes from `init` only where its tokenizer has
+    that token (the class words of another world's base split do not carry over)."""
+    mine, theirs = DiffusionModel.load(out), DiffusionModel.load(check_model_dir(init))
+    try:
+        mine.unet.load_state_dict(theirs.unet.state_dict())
+        table = theirs.text_encoder.get_input_embeddings().weight
+        weights = {
+            k: v
+            for k, v in theirs.text_encoder.state_dict().items()
+            if not k.endswith("token_embedding.weight")
+        }
+        mine.text_encoder.load_state_dict(weights, strict=False)
+    except RuntimeError as e:
+        detail = str(e).splitlines()[0]
+        raise TintError(f"{init}: not a model of this architecture ({detail})") from None
+    vocabulary = theirs.tokenizer.get_vocab()
+    embedding = mine.text_encoder.get_input_embeddings().weight
+    with torch.no_grad():
+        for token, index in mine.tokenizer.get_vocab().items():
+            if token in vocabulary:
+                embedding[index] = table[vocabulary[token]]
+    mine.unet.save_pretrained(out / "unet")
+    mine.text_encoder.save_pretrained(out / "text_encoder")
 
 
 def _train_vae(out, checkpoint, config: DiffusionTraining, draw, record, progress) -> dict:
