@@ -249,6 +249,9 @@ def _draw(n: int, num_points: int, generator: torch.Generator) -> dict[str, torc
     return d
 
 
+PHOTOGRAPHIC = {"ink", "paper", "stray", "patch", "light", "blur", "noise"}
+
+
 def _render(points, segments, d: dict[str, torch.Tensor]) -> torch.Tensor:
     n, size = len(points), settings().size
     cos, sin = torch.cos(d["angle"]), torch.sin(d["angle"])
@@ -262,7 +265,7 @@ def _render(points, segments, d: dict[str, torch.Tensor]) -> torch.Tensor:
         angle = 2 * torch.pi * points @ d["wave"].transpose(1, 2) + d["phase"][:, None]
         points = points + r.elastic * torch.sin(angle)
     ink = _ink(_centreline_distance(points, segments, transform, d["shift"]), d["width"])
-    if "ink" not in d:
+    if not PHOTOGRAPHIC & d.keys():  # black on white, grey
         paper = 1 - ink
         return ((paper * 255).round() / 255)[:, None].expand(-1, 3, -1, -1).contiguous()
     y, x = torch.meshgrid(torch.arange(size) + 0.5, torch.arange(size) + 0.5, indexing="ij")
@@ -286,7 +289,8 @@ def _render(points, segments, d: dict[str, torch.Tensor]) -> torch.Tensor:
         )
         ink = ink * (1 - inside.float() * p[:, :1, None])
     ink = ink[:, None]
-    image = d["paper"][:, :, None, None] * (1 - ink) + d["ink"][:, :, None, None] * ink
+    paper, colour = d.get("paper", torch.ones(n, 3)), d.get("ink", torch.zeros(n, 3))
+    image = paper[:, :, None, None] * (1 - ink) + colour[:, :, None, None] * ink
     if "light" in d:
         amount, direction = d["light"][:, 0], d["light"][:, 1]
         ramp = (
