@@ -102,7 +102,8 @@ def test_a_model_started_from_another_has_its_denoiser_and_shared_word_embedding
         assert torch.equal(table_a[vocab_a[word + "</w>"]], table_b[vocab_b[word + "</w>"]])
     assert not torch.equal(table_a[vocab_a[TINY.words[0] + "</w>"]], table_b[vocab_b["zebra</w>"]])
     with pytest.raises(TintError, match="not a Stable Diffusion model directory"):
-        start_from(second, tmp_path)
+        pretrain(tmp_path / "third", TINY, CONFIG, _draw, progress=False, init=tmp_path)
+    assert not (tmp_path / "third").exists()
 
 
 def test_the_shipped_models_records_still_resume(tmp_path):

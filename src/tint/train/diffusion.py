@@ -78,7 +78,7 @@ def pretrain(
     if state is not None:
         record["init"] = state.get("init")
     elif init is not None:
-        record["init"] = str(init)
+        record["init"] = str(check_model_dir(init))
     with folder:
         if state is None:
             build_tiny(out, arch, seed=config.vae.seed)
@@ -96,7 +96,7 @@ def start_from(out: Path, init: str | Path) -> None:
     """Give the new model in `out` the UNet and text encoder of the model in `init`: every
     weight, except that each token's embedding comes from `init` only where its tokenizer has
     that token (the class words of another world's base split do not carry over)."""
-    mine, theirs = DiffusionModel.load(out), DiffusionModel.load(check_model_dir(init))
+    mine, theirs = DiffusionModel.load(out), DiffusionModel.load(init)
     try:
         mine.unet.load_state_dict(theirs.unet.state_dict())
         table = theirs.text_encoder.get_input_embeddings().weight
