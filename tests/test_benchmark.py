@@ -106,3 +106,23 @@ def test_plan_for_a_paired_difference_counts_only_how_the_difference_varies(tmp_
     assert "for a - b" in stdout.splitlines()[0] and episodes < alone["episodes"]
     code, _, err = run(capsys, "plan", tmp_path / "pilot.json", *flags, "--method", "a - c")
     assert code == 1 and "has no method 'c'" in err and len(err.strip().splitlines()) == 1
+
+
+def test_tint_random_draws_an_alpha_for_each_image_and_tint_a_uses_a(tmp_path, capsys):
+    out = tmp_path / "out"
+    code, _, err = run(
+        capsys,
+        *["benchmark", "--dataset", "glyphs", "--methods", "tint:0.3,tint:random", "--out", out],
+        *["--episodes", "1", "--num", "6", "--ti-steps", "2", "--ddim-steps", "2", *FAST],
+    )
+    assert code == 0, err
+    episode = out / "episodes" / "0000"
+    fixed = json.loads((episode / "tint-0.3" / "manifest.json").read_text())["images"]
+    drawn = json.loads((episode / "tint-random" / "manifest.json").read_text())["images"]
+    assert len(fixed) == len(drawn) == 3 * 6
+    assert {e["alpha"] for e in fixed} == {0.3}
+    alphas = [e["alpha"] for e in drawn]
+    assert len(set(alphas)) == len(alphas) and min(alphas) >= 0 and max(alphas) <= 1
+    assert min(alphas) < 0.3 < max(alphas)
+    results = json.loads((out / "results.json").read_text())
+    assert set(results["summary"]) == {"tint:0.3", "tint:random"}

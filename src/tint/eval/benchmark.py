@@ -70,7 +70,8 @@ class BenchmarkSettings:
     episodes: int = setting(20, "episodes", minimum=1)
     methods: list[str] = setting(
         factory=lambda: ["teacher", "supports", "tint"],
-        help=f"comma-separated, from {','.join(METHODS)} (tint:A for alpha A)",
+        help=f"comma-separated, from {','.join(METHODS)} (tint:A for alpha A, tint:random for "
+        "an alpha drawn for each image)",
     )
     out: str | None = setting(None, "output directory (new, or with --resume)")
     model: str | None = setting(None, "Stable Diffusion directory (default: the shipped one)")

@@ -2,7 +2,8 @@
 
     teacher    the specialised teacher itself (prototype head on the supports)
     supports   a student trained on the supports alone, with ordinary augmentation
-    tint       a student distilled from the teacher on TINT images; "tint:A" at alpha A
+    tint       a student distilled from the teacher on TINT images; "tint:A" at alpha A,
+               "tint:random" at an alpha drawn for each image
     ti         ... on textual-inversion-only images
     augment    ... on alpha = 0 reconstructions of the supports (plus ordinary augmentation)
     retrieval  ... on the nearest neighbours of the supports in an unlabelled pool
@@ -38,19 +39,27 @@ METHODS = ("teacher", "supports", "tint", "ti", "augment", "retrieval")
 DIFFUSION = ("tint", "ti", "augment")  # methods that need the diffusion model
 
 
+RANDOM_ALPHA = "tint:random"
+
+
 def parse_method(name: str) -> tuple[str, float | None]:
-    """ "tint:0.3" -> ("tint", 0.3); any other name -> (name, None). Raises on unknown names."""
+    """ "tint:0.3" -> ("tint", 0.3); any other name, "tint:random" too, -> (name, None). Raises
+    on unknown names."""
     base, colon, value = name.partition(":")
     alpha = None
+    if name == RANDOM_ALPHA:
+        return base, None
     if base == "tint" and colon:
         try:
             alpha = float(value)
         except ValueError:
             alpha = -1.0
         if not 0 <= alpha <= 1:
-            raise TintError(f"method {name!r}: tint:A needs an alpha A in [0, 1]")
+            raise TintError(f"method {name!r}: tint:A needs an alpha A in [0, 1] (or tint:random)")
     if base not in METHODS or (colon and base != "tint"):
-        raise TintError(f"unknown method {name!r} (choose from {', '.join(METHODS)}, or tint:A)")
+        raise TintError(
+            f"unknown method {name!r} (choose from {', '.join(METHODS)}, tint:A or {RANDOM_ALPHA})"
+        )
     return base, alpha
 
 
@@ -69,7 +78,7 @@ class MethodSettings:
     generation: GenerateConfig = group(
         GenerateConfig,
         "TINT's images: num is the pool per class (generated or mined); the method sets the "
-        "generator and alpha (tint:A), and each task its seed",
+        "generator and alpha (tint:A, tint:random), and each task its seed",
         prefix="",
         factory=lambda: GenerateConfig(num=100, alpha=DISTILL_ALPHA),
         exclude=("generator", "random_alpha"),
@@ -240,7 +249,10 @@ class TaskRunner:
         kind, alpha = parse_method(method)
         if kind == "tint":
             alpha = s.generation.alpha if alpha is None else alpha
-        config = self.generate_config(kind, 0.5 if alpha is None else alpha, task)
+        config = dataclasses.replace(
+            self.generate_config(kind, 0.5 if alpha is None else alpha, task),
+            random_alpha=method == RANDOM_ALPHA,
+        )
         manifest = generate(
             task.supports,
             folder / method.replace(":", "-"),
