@@ -227,7 +227,7 @@ DISTILL = {
     ),
     "more shots than images": (
         lambda t: [_supports(t), "--shots", "3"],
-        "--shots: 3, but class 'astrology-0037' of",
+        f"--shots: 3, but class '{glyphs.split('novel')[0].name}' of",
     ),
     "missing teacher": (
         lambda t: [_supports(t), "--teacher", t / "nope"],
@@ -428,7 +428,10 @@ PLAN = {
 BENCH = {
     "missing model": (lambda t: ["--model", t / "nope"], "nope: no such model directory"),
     "no CUDA": (lambda t: ["--device", "cuda"], "CUDA is not available"),
-    "more ways than novel glyphs": (lambda t: ["--ways", "500"], "the glyph world has 171"),
+    "more ways than novel glyphs": (
+        lambda t: ["--ways", "500"],
+        f"the glyph world has {len(glyphs.split('novel'))}",
+    ),
     "model of another kind": (
         lambda t: ["--model", _teacher(t, lambda d: None)],
         "not a Stable Diffusion model directory",

@@ -16,14 +16,14 @@ WAYS, SHOTS = 4, 5
 
 @pytest.fixture(scope="module")
 def generated():
-    """48 images from the shipped diffusion model, prompted with base classes (10 DDIM steps)."""
+    """96 images from the shipped diffusion model, prompted with base classes (10 DDIM steps)."""
     model = DiffusionModel.load(world.DEFAULT_MODEL)
     g = torch.Generator().manual_seed(0)
     base = glyphs.split("base")
-    prompts = [glyphs.caption(base[i]) for i in torch.randint(len(base), (48,), generator=g)]
-    z = torch.randn(48, 4, 8, 8, generator=g)
+    prompts = [glyphs.caption(base[i]) for i in torch.randint(len(base), (96,), generator=g)]
+    z = torch.randn(96, 4, 8, 8, generator=g)
     with torch.no_grad():
-        cond, empty = model.encode_text(prompts), model.encode_text([""]).expand(48, -1, -1)
+        cond, empty = model.encode_text(prompts), model.encode_text([""]).expand(96, -1, -1)
         return model.decode_latents(ddim.sample(model, z, cond, empty, 10, 7.5))
 
 
@@ -42,15 +42,23 @@ def _student():
 
 
 def test_distillation_on_generated_images_moves_the_student_towards_the_teacher(generated, task):
+    """From the same start and for as many steps, a student distilled on 48 generated images is
+    far nearer the teacher than one trained on the supports alone: in KL on 48 other generated
+    images, and in top-1 agreement on the images it was taught on (the teacher's top class on an
+    image of no task class is near arbitrary, so it is not learnt for unseen ones)."""
     teacher, supports, labels = task
-    pool = generated[:48]
-    student = _student()
+    pool, unseen = generated[:48], generated[48:]
     config = DistillConfig(steps=80, batch=32, warmup=10)
-    before = agreement(student, teacher, pool, config.temperature)
-    distill(student, teacher, supports, labels, pool, config, progress=False)
-    after = agreement(student, teacher, pool, config.temperature)  # un-augmented views
-    assert after["kl"] < 0.75 * before["kl"]
-    assert after["top1_agreement"] > before["top1_agreement"] + 0.15
+    alone, distilled = _student(), _student()
+    distill(alone, teacher, supports, labels, None, config, progress=False)
+    distill(distilled, teacher, supports, labels, pool, config, progress=False)
+    kl = {s: agreement(s, teacher, unseen, config.temperature)["kl"] for s in (alone, distilled)}
+    top1 = {
+        s: agreement(s, teacher, pool, config.temperature)["top1_agreement"]
+        for s in (alone, distilled)
+    }
+    assert kl[distilled] < 0.5 * kl[alone]
+    assert top1[distilled] > top1[alone] + 0.15
 
 
 class _Interrupt(Exception):

@@ -18,6 +18,7 @@ from tint.diffusion.model import DiffusionModel
 from tint.eval.model_quality import psnr
 from tint.models.resnet import ResNet, ResNetConfig
 from tint.models.teachers import GlyphBackbone
+from tint.train.distill import DISTILL_ALPHA
 
 
 def test_psnr_of_a_uniform_error_of_a_tenth_is_20_db():
@@ -58,7 +59,10 @@ def test_eval_model_computes_each_figure_as_defined_and_reuses_its_workdir(
     assert main([str(a) for a in args]) == 0
     result = json.loads(capsys.readouterr().out)
     assert result["base_fidelity"]["classes"] == 3 and result["base_fidelity"]["images"] == 6
-    # Novel fidelity is a share of 2 classes x 2 images per episode.
+    # Novel fidelity at the alpha students are distilled at, at 1.0 and of textual inversion
+    # alone, each a share of 2 classes x 2 images per episode.
+    assert set(result["novel_fidelity"]) == {f"tint_{DISTILL_ALPHA}", "tint_1.0", "ti"}
+    assert set(result["copy_distance"]) == {f"tint_{DISTILL_ALPHA}", "real"}
     for scores in result["novel_fidelity"].values():
         assert set(scores) == {"random", "hard"}
         assert all((v * 4).is_integer() for v in scores.values())

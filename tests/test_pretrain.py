@@ -116,15 +116,18 @@ def test_the_shipped_models_records_still_resume(tmp_path):
     from tint.commands import world
 
     teacher = shutil.copytree(world.DEFAULT_TEACHER, tmp_path / "teacher")
+    shipped = json.loads((teacher / "training" / "state.json").read_text())
     argv = ["pretrain", "teacher", "--out", str(teacher), "--resume", "--quiet"]
-    assert main([*argv, "--train-steps", "1501"]) == 0
+    assert main([*argv, "--train-steps", str(shipped["step"] + 1)]) == 0
     state = json.loads((teacher / "training" / "state.json").read_text())
-    assert (state["step"], state["warm_from"]) == (1501, 1500)
-    assert state["held_out_accuracy"] > 0.9  # one small step from a model that scored 0.959
+    assert (state["step"], state["warm_from"]) == (shipped["step"] + 1, shipped["step"])
+    # One small step from the shipped model keeps it near its score.
+    assert state["held_out_accuracy"] > shipped["held_out_accuracy"] - 0.05
 
     model = shutil.copytree(world.DEFAULT_MODEL, tmp_path / "diffusion")
+    step = json.loads((model / "training" / "state.json").read_text())["step"]
     argv = ["pretrain", "diffusion", "--out", str(model), "--resume", "--quiet"]
-    argv += ["--denoiser-steps", "11251", "--denoiser-batch", "4", "--reuse", "1"]
+    argv += ["--denoiser-steps", str(step + 1), "--denoiser-batch", "4", "--reuse", "1"]
     assert main(argv) == 0
     state = json.loads((model / "training" / "state.json").read_text())
-    assert (state["stage"], state["step"], state["warm_from"]) == ("denoiser", 11251, 11250)
+    assert (state["stage"], state["step"], state["warm_from"]) == ("denoiser", step + 1, step)

@@ -7,9 +7,9 @@ shipped base teacher is specialised on the supports (prototype head); a student 
 supports alone; the shipped diffusion model is specialised with TINT and generates new images of
 each class, which the teacher labels and a second student learns from. All three are scored on
 the episode's 15 held-out queries per class. The episode is episode 0 of the committed benchmark
-(`benchmarks/glyphs-hard-1shot-methods`), made cheaper (fewer generated images, fewer student
+(`benchmarks/glyphs-hard-1shot`), made cheaper (fewer generated images, fewer student
 and textual-inversion steps) so that it runs in a few minutes; one episode says little, so the
-benchmark's 20-episode summary is printed beside it. Writes OUT/report.html and
+benchmark's summary is printed beside it. Writes OUT/report.html and
 OUT/summary.json; a second run reuses everything finished in OUT."""
 
 from __future__ import annotations
@@ -131,8 +131,8 @@ def benchmark_summary(results: dict, source: str) -> dict:
         "ways": s["ways"],
         "shots": s["shots"],
         "queries": s["queries"],
-        "synthetic": s["settings"]["synthetic"],
-        "student_steps": s["settings"]["distill"]["steps"],
+        "synthetic": s["setup"]["generation"]["num"],
+        "student_steps": s["setup"]["distill"]["steps"],
         "accuracy": {
             m: [results["summary"][m]["accuracy"], *results["summary"][m]["ci95"]] for m in METHODS
         },
@@ -249,7 +249,7 @@ COMMAND = Command(
     "novel glyph classes from 1 support each, trains a student on the supports alone, "
     "specialises the shipped diffusion model with TINT, generates new images, distils the "
     "teacher into a second student on them, and scores all three on 15 held-out queries per "
-    "class; prints the table beside the committed 20-episode benchmark and writes "
+    "class; prints the table beside the committed benchmark and writes "
     "OUT/report.html.",
     settings=DemoSettings,
     base=DemoSettings,

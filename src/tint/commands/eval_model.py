@@ -24,9 +24,10 @@ class EvalModelSettings:
 
 def run(settings: EvalModelSettings, options: Options) -> None:
     from tint.diffusion.model import DiffusionModel
-    from tint.eval.model_quality import evaluate
+    from tint.eval.model_quality import TINT, evaluate
     from tint.io.run_folder import check_writable
     from tint.models.resnet import ResNet
+    from tint.train.distill import DISTILL_ALPHA
 
     for folder in (settings.workdir, settings.pictures):
         if folder:
@@ -55,7 +56,7 @@ def run(settings: EvalModelSettings, options: Options) -> None:
         print(f"novel fidelity {name:<9} random {scores['random']:.3f}  hard {scores['hard']:.3f}")
     copy = result["copy_distance"]
     print(
-        f"distance to nearest support: TINT 0.5 {copy['tint_0.5']:.3f}, "
+        f"distance to nearest support: TINT {DISTILL_ALPHA} {copy[TINT]:.3f}, "
         f"real held-out {copy['real']:.3f}"
     )
 

@@ -3,12 +3,16 @@
 A class is one distinct glyph shape. Glyphs with identical strokes (the same drawing in several
 fonts) are one class, and so are glyphs whose plain renderings are near-identical once scaled to
 the same size (O/0/o, l/1/I in similar fonts), so no two classes share a shape. Classes are split
-by a fixed seed into base (pre-training), val and novel (episodes) classes, about 70/10/20.
+by identity: everything one would call the same character (a letter in any case and font, a
+numeral, one symbol) and shapes closer than the world's identity distance land in one split; a
+fixed seed deals the identities to base (pre-training), val and novel (episodes), about 70/10/20.
 
-An instance is a rendering with random pen width, rotation, shear, scale, shift and stroke
-jitter: 32x32 RGB, black ink on white. The benchmark holds 20 instances per class, each a
-function of (class, index) alone, so the same call gives byte-identical images anywhere; pre-
-training may draw as many fresh base instances as it likes with `render`.
+An instance is a rendering that varies like a photograph of one object: pen width, rotation,
+shear, scale, shift, stroke jitter and elastic strokes, coloured ink on coloured paper, a
+brightness ramp, a paper-coloured patch, a stray stroke, blur and noise; 32x32 RGB. The
+benchmark holds 20 instances per class, each a function of (class, index) alone, so the same
+call gives byte-identical images anywhere; pre-training may draw as many fresh base instances
+as it likes with `render`.
 
 Rendering is vectorised in torch: a pixel's ink is a linear ramp of its distance to the nearest
 stroke segment, so thousands of glyphs render in a fraction of a second."""
@@ -31,8 +35,8 @@ from tint.io.storage import write_png
 
 SPLITS = ("base", "val", "novel")
 ASSETS = Path(__file__).resolve().parent.parent / "assets"
-# The world file: the shipped glyphs.toml, or another one named by TINT_WORLD (the next world is
-# built beside the shipped one as configs/glyphs-v2.toml; docs/GLYPHS.md).
+# The world file: the shipped glyphs.toml, or another one named by TINT_WORLD (a world of one's
+# own; docs/GLYPHS.md).
 WORLD = Path(
     os.environ.get("TINT_WORLD")
     or Path(__file__).resolve().parent.parent / "configs" / "glyphs.toml"
@@ -88,7 +92,7 @@ class GlyphSettings:
     # pre-training data, as ImageNet's categories are for miniImageNet's novel ones.
     base_identity_size: int = setting(40, "classes", minimum=1)
     catalogue: str = setting("glyph_classes.json", "the class catalogue, in tint/assets")
-    splits: dict[str, float] = setting(factory=dict, help="share of the classes in each split")
+    splits: dict[str, float] = setting(factory=dict, help="share of the identities in each split")
     rendering: Rendering = group(Rendering, "how an instance varies")
 
 

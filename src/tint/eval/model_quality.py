@@ -2,14 +2,14 @@
 
 - base_fidelity: images generated from base-class prompts, classified by the base teacher (top-1
   and top-5 over the base classes).
-- novel_fidelity: TINT (alpha 0.5 and 1.0) and textual-inversion-only images of the classes of
-  N-way K-shot episodes of the novel split (`tint.data.episodes`), random and hard ones,
-  classified by the teacher's prototype head on the episode's supports (`tint.models.teachers`):
-  the share labelled as the class they were made for.
+- novel_fidelity: TINT (at the distillation alpha, 0.9, and at 1.0) and textual-inversion-only
+  images of the classes of N-way K-shot episodes of the novel split (`tint.data.episodes`), random
+  and hard ones, classified by the teacher's prototype head on the episode's supports
+  (`tint.models.teachers`): the share labelled as the class they were made for.
 - vae_psnr, reconstruction_psnr: the VAE's round trip, and TINT at alpha 0 (textual + null-text
   inversion), on the supports of the random episodes.
-- copy_distance: teacher-feature cosine distance from each TINT image (alpha 0.5) to its nearest
-  support, beside the same for the episode's real queries.
+- copy_distance: teacher-feature cosine distance from each TINT image (distillation alpha) to its
+  nearest support, beside the same for the episode's real queries.
 
 Each episode is specialised on its own supports, as `tint benchmark` does; the specialisations
 are kept in a work folder and reused by a second run."""
@@ -40,8 +40,10 @@ from tint.io.storage import write_png
 from tint.models.resnet import ResNet
 from tint.models.teachers import GlyphBackbone
 from tint.models.teachers import specialize as specialize_teacher
+from tint.train.distill import DISTILL_ALPHA
 
-GENERATORS = {"tint_0.5": ("tint", 0.5), "tint_1.0": ("tint", 1.0), "ti": ("ti", 0.5)}
+TINT = f"tint_{DISTILL_ALPHA}"
+GENERATORS = {TINT: ("tint", DISTILL_ALPHA), "tint_1.0": ("tint", 1.0), "ti": ("ti", DISTILL_ALPHA)}
 
 
 @dataclass
@@ -115,7 +117,7 @@ def evaluate(
     """All quality figures as one JSON-ready dict (see the module doc). Specialisations are
     kept in `workdir` and reused. With `pictures` (a folder), also writes base-samples.png (per
     base class: a real instance, then images prompted with its word) and novel-samples.png (per
-    class of the first episodes: its supports, then TINT at alpha 0.5, TINT at 1.0 and
+    class of the first episodes: its supports, then TINT at the distillation alpha, at 1.0 and
     textual-inversion-only images)."""
     settings = settings or QualitySettings()
     teacher.eval()
@@ -136,7 +138,7 @@ def evaluate(
         draws["hard"].append(sample_episode(*args, n + i, similarity))
 
     fidelity = {label: {"random": [], "hard": []} for label in GENERATORS}
-    vae, recon, copy, rows = [], [], {"tint_0.5": [], "real": []}, []
+    vae, recon, copy, rows = [], [], {TINT: [], "real": []}, []
     episodes = [(kind, e) for kind in draws for e in draws[kind]]
     for kind, episode in tqdm(episodes, desc="episodes", disable=not progress):
         folder = workdir / "episodes" / f"{episode.index:04d}"
@@ -171,7 +173,7 @@ def evaluate(
                 for i in episode.query[c]
             ]
         )
-        for key, images in (("tint_0.5", made["tint_0.5"]), ("real", queries)):
+        for key, images in ((TINT, made[TINT]), ("real", queries)):
             copy[key].append(_nearest_distance(backbone, images, torch.cat(support_images)))
         if len(rows) < 6:
             rows.append(_picture_row(supports[episode.classes[0]], made, settings.per_class))
