@@ -15,10 +15,9 @@ from tint.data.episodes import sample_episode
 from tint.data.images import to_tensor
 from tint.diffusion.architectures import build_tiny
 from tint.diffusion.model import DiffusionModel
-from tint.eval.model_quality import psnr
+from tint.eval.model_quality import TINT, psnr
 from tint.models.resnet import ResNet, ResNetConfig
 from tint.models.teachers import GlyphBackbone
-from tint.train.distill import DISTILL_ALPHA
 
 
 def test_psnr_of_a_uniform_error_of_a_tenth_is_20_db():
@@ -61,8 +60,8 @@ def test_eval_model_computes_each_figure_as_defined_and_reuses_its_workdir(
     assert result["base_fidelity"]["classes"] == 3 and result["base_fidelity"]["images"] == 6
     # Novel fidelity at the alpha students are distilled at, at 1.0 and of textual inversion
     # alone, each a share of 2 classes x 2 images per episode.
-    assert set(result["novel_fidelity"]) == {f"tint_{DISTILL_ALPHA}", "tint_1.0", "ti"}
-    assert set(result["copy_distance"]) == {f"tint_{DISTILL_ALPHA}", "real"}
+    assert set(result["novel_fidelity"]) == {TINT, "tint_1.0", "ti"}
+    assert set(result["copy_distance"]) == {TINT, "real"}
     for scores in result["novel_fidelity"].values():
         assert set(scores) == {"random", "hard"}
         assert all((v * 4).is_integer() for v in scores.values())
