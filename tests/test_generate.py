@@ -143,6 +143,34 @@ def test_textual_inversion_only_generator(mixed_supports, model_dir, tmp_path, c
         assert Image.open(out / e["path"]).mode == "RGB"
 
 
+def test_null_blend_moves_tint_from_the_support_towards_textual_inversion(
+    supports, model_dir, tmp_path, capsys
+):
+    """--null-blend 1 at alpha 1 is textual inversion only (fresh noise, the empty prompt); at
+    alpha 0 it changes nothing, and --null-blend 0 at alpha 1 keeps the support's embeddings."""
+
+    def pixels(name, *flags):
+        out = tmp_path / name
+        assert run(capsys, supports, "--out", out, "--model", model_dir, *FAST, *flags)[0] == 0
+        images = sorted((out / "images").rglob("*.png"))
+        return [np.asarray(Image.open(path), dtype=np.int16) for path in images]
+
+    ti = pixels("ti", "--generator", "ti")
+    blended = pixels("blended", "--alpha", "1", "--null-blend", "1")
+    kept = pixels("kept", "--alpha", "1", "--null-blend", "0")
+    assert len(ti) == len(blended) == 6
+    assert all((a == b).all() for a, b in zip(ti, blended))
+    assert all(np.abs(a - b).mean() > 1 for a, b in zip(ti, kept))
+    at_support = pixels("support", "--alpha", "0", "--null-blend", "0")
+    assert all(
+        (a == b).all()
+        for a, b in zip(at_support, pixels("b1", "--alpha", "0", "--null-blend", "1"))
+    )
+    moved = pixels("moved", "--alpha", "0.5", "--null-blend", "1")
+    still = pixels("still", "--alpha", "0.5", "--null-blend", "0")
+    assert all(np.abs(a - b).mean() > 1 for a, b in zip(moved, still))
+
+
 def test_random_alpha_is_uniform_per_image_and_the_one_each_image_is_made_with(
     mixed_supports, model_dir, tmp_path, capsys
 ):

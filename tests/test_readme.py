@@ -537,3 +537,42 @@ def _table_row(results: dict, method: str) -> str:
             f"{results['gap_closed'][method]:.2f}",
         ]
     return "| " + " | ".join(cells) + " |"
+
+
+def test_the_null_blend_table_is_the_committed_val_runs():
+    """Choosing the null blend: each row is a committed val run on the alpha sweep's episodes,
+    the paired differences computed from their counts."""
+    from tint.eval.variance import paired_difference, summarize
+
+    def counts(folder: str, method: str) -> list[tuple[int, int]]:
+        results = json.loads((ROOT / "benchmarks" / folder / "results.json").read_text())
+        return [
+            (e["methods"][method]["correct"], e["methods"][method]["total"])
+            for e in results["episodes"]
+        ]
+
+    def interval(mean: float, lo: float, hi: float, sign: str = "") -> str:
+        return f"{mean * 100:{sign}.1f} [{lo * 100:{sign}.1f}, {hi * 100:{sign}.1f}]"
+
+    episodes = (ROOT / "benchmarks" / "glyphs-val-alpha" / "episodes.json").read_text()
+    blend = {0: counts("glyphs-val-alpha", "tint:0.9")}
+    for b in ("0.5", "1"):
+        folder = f"glyphs-val-null-blend-{b}"
+        assert (ROOT / "benchmarks" / folder / "episodes.json").read_text() == episodes
+        blend[b] = counts(folder, "tint")
+    ti = counts("glyphs-val-null-blend-0.5", "ti")
+    rows = {" ".join(line.split()) for line in (ROOT / "README.md").read_text().splitlines()}
+    for label, b in (("0 (the paper's rule)", 0), ("0.5 (the default)", "0.5"), ("1", "1")):
+        s = summarize(blend[b])
+        lo, hi = s["ci95"]
+        row = f"| {label} | {s['accuracy']:.1%} [{lo * 100:.1f}, {hi * 100:.1f}] |"
+        if b:
+            d = paired_difference(blend[b], blend[0])
+            row += f" {interval(d['mean'], *d['ci95'], sign='+')} |"
+        else:
+            row += " |"
+        assert row in rows, row
+    readme = " ".join((ROOT / "README.md").read_text().split())
+    for a, b in ((blend["0.5"], blend["1"]), (blend["0.5"], ti)):
+        d = paired_difference(a, b)
+        assert interval(d["mean"], *d["ci95"], sign="+") in readme

@@ -4,7 +4,8 @@ a 2-episode `tint benchmark`, on the glyph world. Floating-point kernels differ 
 (AVX2, AVX-512), and so do the bytes and, now and then, a count; tests/data/same-outputs.json
 holds a reference for each kind it was recorded on, made with the code as it was before a
 change. On a kind with no reference, TINT_RECORD=1 makes these tests record one (with the code
-checked out before the change) instead of comparing."""
+checked out before the change) instead of comparing. The runs keep the paper's null-text rule
+(`--null-blend 0`), the one the references were recorded with."""
 
 import hashlib
 import json
@@ -55,12 +56,13 @@ def supports(tmp_path_factory):
 def test_generate_and_distill_write_the_bytes_they_wrote_before(supports):
     root = supports
     argv = ["generate", root / "supports", "--out", root / "gen", "--num", "4", "--ti-steps", "10"]
-    assert main([str(a) for a in [*argv, "--ddim-steps", "5", "--quiet"]]) == 0
+    argv += ["--ddim-steps", "5", "--null-blend", "0", "--quiet"]
+    assert main([str(a) for a in argv]) == 0
     made = [p for p in sorted((root / "gen").rglob("*")) if p.suffix in (".png", ".safetensors")]
     _check("generate", _hashes(root / "gen", made))
 
     argv = ["distill", root / "supports", "--out", root / "dis", "--num", "4", "--ti-steps", "10"]
-    argv += ["--ddim-steps", "5", "--distill-steps", "30", "--quiet"]
+    argv += ["--ddim-steps", "5", "--null-blend", "0", "--distill-steps", "30", "--quiet"]
     assert main([str(a) for a in argv]) == 0
     made = [root / "dis" / "student.safetensors"]
     made += sorted((root / "dis" / "generated" / "images").rglob("*.png"))
@@ -70,7 +72,8 @@ def test_generate_and_distill_write_the_bytes_they_wrote_before(supports):
 def test_a_two_episode_benchmark_counts_what_it_counted_before(tmp_path):
     argv = ["benchmark", "--dataset", "glyphs", "--out", tmp_path, "--episodes", "2", "--ways"]
     argv += ["3", "--shots", "1", "--queries", "8", "--methods", "teacher,supports,tint", "--num"]
-    argv += ["3", "--distill-steps", "30", "--ti-steps", "5", "--ddim-steps", "3", "--quiet"]
+    argv += ["3", "--distill-steps", "30", "--ti-steps", "5", "--ddim-steps", "3"]
+    argv += ["--null-blend", "0", "--quiet"]
     assert main([str(a) for a in argv]) == 0
     episodes = json.loads((tmp_path / "results.json").read_text())["episodes"]
     counts = [{m: [r["correct"], r["total"]] for m, r in e["methods"].items()} for e in episodes]

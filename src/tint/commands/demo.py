@@ -133,6 +133,7 @@ def benchmark_summary(results: dict, source: str) -> dict:
         "queries": s["queries"],
         "synthetic": s["setup"]["generation"]["num"],
         "student_steps": s["setup"]["distill"]["steps"],
+        "null_blend": s["setup"]["generation"]["null_blend"],
         "accuracy": {
             m: [results["summary"][m]["accuracy"], *results["summary"][m]["ci95"]] for m in METHODS
         },
@@ -229,7 +230,8 @@ def print_summary(summary: dict) -> None:
     b = summary["benchmark"]
     print(
         f"one episode says little; over the {b['episodes']} episodes of {b['source']} "
-        f"({b['synthetic']} images per class, {b['student_steps']} student steps):"
+        f"({b['synthetic']} images per class, {b['student_steps']} student steps, "
+        f"null blend {b['null_blend']:g}):"
     )
     for method, (accuracy, lo, hi) in b["accuracy"].items():
         print(f"{NAMES[method]:<24}{accuracy:>10.1%}  [{lo:.1%}, {hi:.1%}]")

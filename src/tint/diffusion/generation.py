@@ -21,7 +21,7 @@ from tint.config import SettingError, group, setting
 from tint.data.images import LabelledImage, resize, to_image, to_tensor
 from tint.diffusion import ddim, null_text, textual_inversion
 from tint.diffusion.model import DiffusionModel
-from tint.diffusion.sampler import blend_noise
+from tint.diffusion.sampler import blend_noise, blend_nulls
 from tint.diffusion.specialization import Specialization, TokenEmbedding
 from tint.io import seeds
 
@@ -45,6 +45,14 @@ class GenerateConfig:
         0.5, "noise blend: 0 reproduces a support, 1 is fresh noise", minimum=0, maximum=1
     )
     random_alpha: bool = setting(False, "draw alpha uniformly from [0, 1] for each image")
+    null_blend: float = setting(
+        0.5,
+        "share of the way from the support's null-text embeddings to the empty prompt's, "
+        "times alpha: 0 keeps them at any alpha (the paper's rule), 1 reaches the empty prompt "
+        "at alpha 1",
+        minimum=0,
+        maximum=1,
+    )
     ddim_steps: int = setting(
         25, "DDIM steps, of null-text inversion and sampling alike", minimum=1
     )
@@ -290,9 +298,11 @@ def render(
     cond = model.encode_text([s.token_embedding.prompt for s in specs_of])
     if config.generator == "tint":
         zT = torch.stack([s.latents_T[d.support] for s, d in zip(specs_of, draws)])
-        z = blend_noise(zT.to(model.device), noise, torch.tensor([d.alpha for d in draws]))
-        uncond = torch.stack([s.null_embeddings[d.support] for s, d in zip(specs_of, draws)], 1)
-        uncond = uncond.to(model.device)  # (N, B, L, D)
+        alpha = torch.tensor([d.alpha for d in draws])
+        z = blend_noise(zT.to(model.device), noise, alpha)
+        nulls = torch.stack([s.null_embeddings[d.support] for s, d in zip(specs_of, draws)], 1)
+        empty = model.encode_text([""])
+        uncond = blend_nulls(nulls.to(model.device), empty, config.null_blend * alpha)
         sizes = [s.support_sizes[d.support] for s, d in zip(specs_of, draws)]
     else:
         z = noise

@@ -1,4 +1,5 @@
-"""The TINT generation rule: start from a support's inverted latent blended with fresh noise."""
+"""The TINT generation rule: start from a support's inverted latent blended with fresh noise,
+guided by its null-text embeddings moved towards the empty prompt's."""
 
 from __future__ import annotations
 
@@ -19,3 +20,11 @@ def blend_noise(latents_T: torch.Tensor, noise: torch.Tensor, alpha: torch.Tenso
     a = alpha.to(latents_T).reshape(-1, *[1] * (latents_T.dim() - 1))
     z = (1 - a) * latents_T + a * noise
     return z * ((1 - a) * rms(latents_T) + a * rms(noise)) / rms(z)
+
+
+def blend_nulls(nulls: torch.Tensor, empty: torch.Tensor, weight: torch.Tensor) -> torch.Tensor:
+    """null + w (empty - null) for each image's null-text embeddings: nulls (N, B, L, D), one per
+    DDIM step; empty (1, L, D), the empty prompt's; weight (B,). w = 0 keeps the support's
+    embeddings, w = 1 is the plain empty prompt at every step."""
+    w = weight.to(nulls).reshape(1, -1, 1, 1)
+    return nulls + w * (empty.to(nulls)[None] - nulls)

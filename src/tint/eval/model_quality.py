@@ -3,9 +3,10 @@
 - base_fidelity: images generated from base-class prompts, classified by the base teacher (top-1
   and top-5 over the base classes).
 - novel_fidelity: TINT (at the distillation alpha, 0.9, and at 1.0) and textual-inversion-only
-  images of the classes of N-way K-shot episodes of the novel split (`tint.data.episodes`), random
-  and hard ones, classified by the teacher's prototype head on the episode's supports
-  (`tint.models.teachers`): the share labelled as the class they were made for.
+  images of the classes of N-way K-shot episodes of the novel split (or, to tune settings, the
+  val split; `tint.data.episodes`), random and hard ones, classified by the teacher's prototype
+  head on the episode's supports (`tint.models.teachers`): the share labelled as the class they
+  were made for.
 - vae_psnr, reconstruction_psnr: the VAE's round trip, and TINT at alpha 0 (textual + null-text
   inversion), on the supports of the random episodes.
 - copy_distance: teacher-feature cosine distance from each TINT image (distillation alpha) to its
@@ -50,6 +51,9 @@ GENERATORS = {TINT: ("tint", DISTILL_ALPHA), "tint_1.0": ("tint", 1.0), "ti": ("
 class QualitySettings:
     base_classes: int = setting(100, "base classes prompted for base fidelity", minimum=1)
     per_base_class: int = setting(10, "images per prompted base class", minimum=1)
+    split: str = setting(
+        "novel", "the classes of the episodes (val to tune settings on)", choices=("val", "novel")
+    )
     tasks: int = setting(10, "random episodes, and as many hard ones", minimum=1)
     ways: int = setting(5, "classes per episode", minimum=2)
     shots: int = setting(5, "supports per class", minimum=1)
@@ -127,7 +131,7 @@ def evaluate(
     base_samples: list = []
     out["base_fidelity"] = base_fidelity(model, teacher, settings, progress, base_samples)
 
-    dataset = open_dataset("glyphs", "novel")
+    dataset = open_dataset("glyphs", settings.split)
     backbone = GlyphBackbone(teacher)
     similarity = class_similarity(dataset, backbone, progress)
     seed, n = config.seed, settings.tasks
