@@ -576,3 +576,14 @@ def test_the_null_blend_table_is_the_committed_val_runs():
     for a, b in ((blend["0.5"], blend["1"]), (blend["0.5"], ti)):
         d = paired_difference(a, b)
         assert interval(d["mean"], *d["ci95"], sign="+") in readme
+    # The novel 1-shot episodes again, TINT alone at the default blend.
+    folder = "glyphs-hard-1shot-null-blend-0.5"
+    novel = (ROOT / "benchmarks" / "glyphs-hard-1shot" / "episodes.json").read_text()
+    assert (ROOT / "benchmarks" / folder / "episodes.json").read_text() == novel
+    default, paper = counts(folder, "tint"), counts("glyphs-hard-1shot", "tint")
+    for s in (summarize(default), summarize(paper)):
+        lo, hi = s["ci95"]
+        assert f"{s['accuracy']:.1%} [{lo * 100:.1f}, {hi * 100:.1f}]" in readme
+    for b in (paper, counts("glyphs-hard-1shot", "ti")):
+        d = paired_difference(default, b)
+        assert interval(d["mean"], *d["ci95"], sign="+") in readme
