@@ -149,16 +149,17 @@ def test_a_path_a_worker_cannot_see_fails_with_one_line_naming_it(
 
 
 def test_ctrl_c_of_the_driver_leaves_a_run_that_resume_completes(cluster, reference, tmp_path):
-    # Twenty-four episodes of about half a second each on two workers: the signal comes while
-    # some are still to run even when a busy machine delays this process by seconds (with eight,
-    # the driver once finished them all first).
+    # Eight episodes, so that the signal comes while some are still to run. The driver gets
+    # Ctrl-C's default handling: a suite run in the background (`make test &`) ignores SIGINT, and
+    # its children would inherit that and finish every episode.
     out = tmp_path / "ray"
-    argv = [*SMALL, "--episodes", "24", "--out", str(out)]
+    argv = [*SMALL, "--episodes", "8", "--out", str(out)]
     driver = subprocess.Popen(
         [sys.executable, "-m", "tint.cli", *argv, "--ray"],
         env={**os.environ, "RAY_ADDRESS": cluster},
         stderr=subprocess.PIPE,
         text=True,
+        preexec_fn=lambda: signal.signal(signal.SIGINT, signal.SIG_DFL),
     )
     deadline = time.time() + 300
     while not (out / "results.json").is_file() and time.time() < deadline:
@@ -167,9 +168,9 @@ def test_ctrl_c_of_the_driver_leaves_a_run_that_resume_completes(cluster, refere
     _, err = driver.communicate(timeout=120)
     assert driver.returncode == 130, err
     assert "interrupted" in err and "--resume" in err
-    assert 1 <= len(_counts(out)) < 24
+    assert 1 <= len(_counts(out)) < 8
     assert main([*argv, "--resume", "--ray"]) == 0
-    assert len(_counts(out)) == 24
+    assert len(_counts(out)) == 8
     assert _counts(out)[:3] == _counts(reference)
 
 
