@@ -551,8 +551,15 @@ def test_the_null_blend_table_is_the_committed_val_runs():
             for e in results["episodes"]
         ]
 
-    def interval(mean: float, lo: float, hi: float, sign: str = "") -> str:
-        return f"{mean * 100:{sign}.1f} [{lo * 100:{sign}.1f}, {hi * 100:{sign}.1f}]"
+    def difference(a: list[tuple[int, int]], b: list[tuple[int, int]]) -> str:
+        d = paired_difference(a, b)
+        lo, hi = d["ci95"]
+        return f"{d['mean'] * 100:+.1f} [{lo * 100:+.1f}, {hi * 100:+.1f}]"
+
+    def accuracy(episodes: list[tuple[int, int]]) -> str:
+        s = summarize(episodes)
+        lo, hi = s["ci95"]
+        return f"{s['accuracy']:.1%} [{lo * 100:.1f}, {hi * 100:.1f}]"
 
     episodes = (ROOT / "benchmarks" / "glyphs-val-alpha" / "episodes.json").read_text()
     blend = {0: counts("glyphs-val-alpha", "tint:0.9")}
@@ -563,27 +570,17 @@ def test_the_null_blend_table_is_the_committed_val_runs():
     ti = counts("glyphs-val-null-blend-0.5", "ti")
     rows = {" ".join(line.split()) for line in (ROOT / "README.md").read_text().splitlines()}
     for label, b in (("0 (the paper's rule)", 0), ("0.5 (the default)", "0.5"), ("1", "1")):
-        s = summarize(blend[b])
-        lo, hi = s["ci95"]
-        row = f"| {label} | {s['accuracy']:.1%} [{lo * 100:.1f}, {hi * 100:.1f}] |"
-        if b:
-            d = paired_difference(blend[b], blend[0])
-            row += f" {interval(d['mean'], *d['ci95'], sign='+')} |"
-        else:
-            row += " |"
+        row = f"| {label} | {accuracy(blend[b])} |"
+        row += f" {difference(blend[b], blend[0])} |" if b else " |"
         assert row in rows, row
     readme = " ".join((ROOT / "README.md").read_text().split())
-    for a, b in ((blend["0.5"], blend["1"]), (blend["0.5"], ti)):
-        d = paired_difference(a, b)
-        assert interval(d["mean"], *d["ci95"], sign="+") in readme
+    assert difference(blend["0.5"], blend["1"]) in readme
+    assert difference(blend["0.5"], ti) in readme
     # The novel 1-shot episodes again, TINT alone at the default blend.
     folder = "glyphs-hard-1shot-null-blend-0.5"
     novel = (ROOT / "benchmarks" / "glyphs-hard-1shot" / "episodes.json").read_text()
     assert (ROOT / "benchmarks" / folder / "episodes.json").read_text() == novel
     default, paper = counts(folder, "tint"), counts("glyphs-hard-1shot", "tint")
-    for s in (summarize(default), summarize(paper)):
-        lo, hi = s["ci95"]
-        assert f"{s['accuracy']:.1%} [{lo * 100:.1f}, {hi * 100:.1f}]" in readme
-    for b in (paper, counts("glyphs-hard-1shot", "ti")):
-        d = paired_difference(default, b)
-        assert interval(d["mean"], *d["ci95"], sign="+") in readme
+    assert accuracy(default) in readme and accuracy(paper) in readme
+    assert difference(default, paper) in readme
+    assert difference(default, counts("glyphs-hard-1shot", "ti")) in readme
