@@ -30,7 +30,7 @@ COMMAND = Command(
     name="data glyphs",
     help="the glyph benchmark as class folders",
     description="Write one split of the glyph benchmark as OUT/<class>/<i>.png, 32x32 RGB. The "
-    "same bytes on every machine.",
+    "same bytes on every machine with AVX2 or AVX-512.",
     settings=GlyphDataSettings,
     base=GlyphDataSettings,
     run=run,

@@ -11,8 +11,9 @@ An instance is a rendering that varies like a photograph of one object: pen widt
 shear, scale, shift, stroke jitter and elastic strokes, coloured ink on coloured paper, a
 brightness ramp, a paper-coloured patch, a stray stroke, blur and noise; 32x32 RGB. The
 benchmark holds 20 instances per class, each a function of (class, index) alone, so the same
-call gives byte-identical images anywhere; pre-training may draw as many fresh base instances
-as it likes with `render`.
+call gives byte-identical images on any CPU with AVX2 or AVX-512 (without AVX2, other float
+kernels put one pixel of about one image in sixty one level off); pre-training may draw as many
+fresh base instances as it likes with `render`.
 
 Rendering is vectorised in torch: a pixel's ink is a linear ramp of its distance to the nearest
 stroke segment, so thousands of glyphs render in a fraction of a second."""
