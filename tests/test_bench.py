@@ -10,7 +10,8 @@ SMALL = ["--ways", "2", "--shots", "2", "--ti-steps", "3", "--ddim-steps", "5", 
 
 
 def test_fast_path_and_reference_agree_and_both_are_timed(capsys):
-    code = main(["bench", *SMALL, "--batch", "4", "--compare", "reference", "--json", "--quiet"])
+    args = ["bench", *SMALL, "--batch", "4", "--distill-steps", "10", "--compare", "reference"]
+    code = main([*args, "--json", "--quiet"])
     assert code == 0
     result = json.loads(capsys.readouterr().out)
     # Same inputs, same seeds, float32 both: batching changes only rounding.
@@ -19,6 +20,11 @@ def test_fast_path_and_reference_agree_and_both_are_timed(capsys):
     for stage in ("textual_inversion", "null_text_inversion", "generation"):
         assert result["seconds"][stage] > 0 and result["reference"]["seconds"][stage] > 0
     assert set(result["speedup"]) >= {"specialization", "generation"}
+    # Distillation is timed on the fast way's images, its teacher's labels apart; it has no
+    # reference way.
+    distillation = [result["seconds"][k] for k in ("teacher_labels", "distillation")]
+    assert all(s > 0 for s in distillation) and "distillation" not in result["reference"]["seconds"]
+    assert result["distillation_steps_per_s"] == pytest.approx(10 / sum(distillation), rel=0.01)
     assert result["images_per_s"] > 0 and result["peak_memory_mb"] > 0
     # FLOPs: a UNet forward of one 8x8x4 latent is millions of FLOPs, not zero or trillions; a
     # forward and backward to the conditioning with frozen weights is about two forwards.
@@ -42,7 +48,8 @@ def test_fast_path_and_reference_agree_and_both_are_timed(capsys):
         + flops["unet_trained"] * samples["unet_trained"]
         + flops["vae_decode"] * samples["vae_decoded"]
     )
-    seconds = sum(result["seconds"].values())
+    seconds = sum(result["seconds"][k] for k in ("textual_inversion", "null_text_inversion"))
+    seconds += result["seconds"]["generation"]  # the diffusion model's work, which FLOPs count
     assert abs(result["tflops"] - work / seconds / 1e12) <= 1e-3 * result["tflops"]
 
 

@@ -126,3 +126,14 @@ def test_tint_random_draws_an_alpha_for_each_image_and_tint_a_uses_a(tmp_path, c
     assert min(alphas) < 0.3 < max(alphas)
     results = json.loads((out / "results.json").read_text())
     assert set(results["summary"]) == {"tint:0.3", "tint:random"}
+    # Each method's stage times: the first one specialised (shared with the second, which found
+    # the specialisation on disk) and made the teacher; both generated, distilled and scored,
+    # and their stages fit in their time.
+    first, second = (results["episodes"][0]["methods"][m] for m in ("tint:0.3", "tint:random"))
+    shared = {"teacher", "textual_inversion", "null_text_inversion"}
+    own = {"generation", "teacher_labels", "distillation", "scoring"}
+    assert set(first["stages"]) == shared | own and set(second["stages"]) == own
+    for result in (first, second):
+        assert all(v >= 0 for v in result["stages"].values())
+        assert sum(result["stages"].values()) <= result["seconds"] + 0.05
+        assert result["stages"]["scoring"] == pytest.approx(result["query_seconds"], abs=0.01)

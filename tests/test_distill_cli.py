@@ -72,6 +72,13 @@ def test_the_report_and_generated_images_are_written(finished):
     probe = report["student_vs_teacher_on_generated"]
     assert probe["images"] == 6 * CLASSES
     assert probe["after"]["kl"] < probe["before"]["kl"]  # distillation moved it to the teacher
+    stages = report["stages"]
+    assert set(stages) == {
+        *("teacher", "textual_inversion", "null_text_inversion", "generation"),
+        *("teacher_labels", "distillation", "export", "throughput", "scoring"),
+    }
+    assert sum(stages.values()) <= report["seconds"] + 0.5  # each rounded to 0.1 s
+    assert stages["throughput"] >= 1.0  # images_per_second times at least a second
     html = (out / "report.html").read_text()
     assert "data:image/png;base64" in html and "ONNX" in html
 

@@ -44,13 +44,16 @@ def run(settings: BenchSettings, options: Options) -> None:
         ("textual_inversion", "textual inversion (s)"),
         ("null_text_inversion", "null-text inversion (s)"),
         ("generation", f"generation of {config.images} (s)"),
+        ("teacher_labels", "teacher's labels (s)"),
+        ("distillation", f"distillation, {config.distill.steps} steps (s)"),
     ):
+        compared = ref is not None and key in ref["seconds"]
         rows.append(
             (
                 label,
                 f"{result['seconds'][key]:.2f}",
-                f"{ref['seconds'][key]:.2f}" if ref else "",
-                f"{result['speedup'][key]:.1f}x" if ref else "",
+                f"{ref['seconds'][key]:.2f}" if compared else "",
+                f"{result['speedup'][key]:.1f}x" if compared else "",
             )
         )
     for key, label, digits in (
@@ -70,10 +73,11 @@ def run(settings: BenchSettings, options: Options) -> None:
 
 COMMAND = Command(
     name="bench",
-    help="measure TINT's speed: specialisation time, images/s, memory, TFLOP/s",
+    help="measure TINT's speed: specialisation, images/s, distillation, memory, TFLOP/s",
     description="Specialise to one N-way K-shot task (textual inversion at a fixed step count, "
-    "null-text inversion of every support) and generate images, timing each stage with the "
-    "functions `tint generate` runs; reports peak memory and the model TFLOP/s achieved. "
+    "null-text inversion of every support), generate images and distil a student from them, "
+    "timing each stage with the functions `tint generate` and `tint distill` run; reports "
+    "peak memory and the model TFLOP/s achieved. "
     "--compare reference also runs the reference way (batch 1, float32, one class, support and "
     "image at a time) on the same inputs and reports the speed-up and the quality difference.",
     settings=BenchSettings,

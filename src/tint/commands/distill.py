@@ -29,6 +29,7 @@ from tint.diffusion.model import DiffusionModel
 from tint.diffusion.pipeline import generate
 from tint.errors import TintError
 from tint.eval.timing import images_per_second
+from tint.io import stages
 from tint.io.cluster import Cluster
 from tint.io.pictures import grid
 from tint.io.report import picture, table, write_report
@@ -137,6 +138,7 @@ def run(settings: DistillSettings, options: Options) -> None:
             f"held-out accuracy ({h['images']} images): teacher {h['teacher_accuracy']:.1%}, "
             f"student {h['student_accuracy']:.1%}"
         )
+    print(f"took {stages.summary(report['stages'], report['seconds'])}")
     print(f"wrote {settings.out}/student.onnx, student.safetensors, student.json, report.html")
 
 
@@ -167,7 +169,8 @@ def distill_folder(
     unlabeled = _read_images(settings.unlabeled, view) if settings.unlabeled else None
     held_out = _read_labelled(settings.eval, classes, view) if settings.eval else None
     config = settings.generation
-    with RunFolder(out, to_dict(settings), resume, may_change=("out",)):
+    folder = RunFolder(out, to_dict(settings), resume, may_change=("out",))
+    with folder, stages.recording() as seconds:
         manifest = generate(
             supports, out / "generated", model, config, True, progress, cluster=cluster
         )
@@ -182,21 +185,23 @@ def distill_folder(
         support_images = [
             torch.stack([to_tensor(im.image, view) for im in supports[c]]) for c in classes
         ]
-        teacher = specialize(
-            backbone,
-            classes,
-            support_images,
-            dataclasses.replace(settings.teacher_head, seed=seed),
-            augmentation,
-            progress,
-        )
+        with stages.stage("teacher"):
+            teacher = specialize(
+                backbone,
+                classes,
+                support_images,
+                dataclasses.replace(settings.teacher_head, seed=seed),
+                augmentation,
+                progress,
+            )
         labels = torch.arange(len(classes)).repeat_interleave(
             torch.tensor([len(x) for x in support_images])
         )
         images = torch.cat(support_images)
         distill_config = dataclasses.replace(settings.distill, seed=seed)
         probe = generated[:: max(1, len(generated) // PROBE)].float() / 255  # about PROBE of them
-        before = agreement(student, teacher, probe, distill_config.temperature)
+        with stages.stage("scoring"):
+            before = agreement(student, teacher, probe, distill_config.temperature)
         state = distill(
             student,
             teacher,
@@ -209,11 +214,17 @@ def distill_folder(
             progress=progress,
         )
         student.save_pretrained(out)
-        export_onnx(student, out / "student.onnx")
-        gap = onnx_difference(out / "student.onnx", student, student.normalize(images))
+        with stages.stage("export"):
+            export_onnx(student, out / "student.onnx")
+            gap = onnx_difference(out / "student.onnx", student, student.normalize(images))
         if gap > ONNX_TOLERANCE:
             raise TintError(f"the ONNX export differs from the student by {gap:.2g} (logits)")
 
+        with stages.stage("throughput"):
+            speed = images_per_second(student, images[:1].expand(256, -1, -1, -1))
+        with stages.stage("scoring"):
+            after = agreement(student, teacher, probe, distill_config.temperature)
+            held = None if held_out is None else _held_out(student, teacher, *held_out)
         report = {
             "classes": classes,
             "supports_per_class": {c: len(supports[c]) for c in classes},
@@ -224,35 +235,35 @@ def distill_folder(
                 "parameters": student.num_parameters,
                 "size_kb": round((out / "student.safetensors").stat().st_size / 1024),
                 "input_size": list(student.config.input_size),
-                "images_per_s": round(
-                    images_per_second(student, images[:1].expand(256, -1, -1, -1))
-                ),
+                "images_per_s": round(speed),
             },
             "teacher": {"kind": backbone.kind, "finetune": settings.teacher_head.finetune},
             "distillation": {"steps": state["step"], "seconds": round(state["seconds"], 1)},
             "student_vs_teacher_on_generated": {
                 "images": len(probe),
                 "before": before,
-                "after": agreement(student, teacher, probe, distill_config.temperature),
+                "after": after,
             },
             "onnx_max_difference": gap,
             "seconds": round(time.perf_counter() - started, 1),
+            "stages": stages.rounded(seconds, 1),
         }
-        if held_out is not None:
-            x, y = held_out
-            with torch.no_grad():
-                report["held_out"] = {
-                    "images": len(y),
-                    "teacher_accuracy": float((teacher.logits(x).argmax(1) == y).float().mean()),
-                    "student_accuracy": float(
-                        (torch.cat([student(c) for c in x.split(256)]).argmax(1) == y)
-                        .float()
-                        .mean()
-                    ),
-                }
+        if held is not None:
+            report["held_out"] = held
         write_json(out / "report.json", report)
         _write_html(out, report, supports, manifest)
         return report
+
+
+@torch.no_grad()
+def _held_out(student: Student, teacher, x: torch.Tensor, y: torch.Tensor) -> dict:
+    """The teacher's and the student's accuracy on held-out images x with labels y."""
+    student_logits = torch.cat([student(c) for c in x.split(256)])
+    return {
+        "images": len(y),
+        "teacher_accuracy": float((teacher.logits(x).argmax(1) == y).float().mean()),
+        "student_accuracy": float((student_logits.argmax(1) == y).float().mean()),
+    }
 
 
 def _write_html(out: Path, report: dict, supports, manifest) -> None:

@@ -38,6 +38,7 @@ from tint.diffusion.specialization import Specialization, TokenEmbedding
 from tint.io import seeds
 from tint.io.cluster import Cluster, failed, kept, run_tasks
 from tint.io.run_folder import RunFolder
+from tint.io.stages import stage
 from tint.io.storage import read_json_object, write_json, write_png
 
 
@@ -77,7 +78,8 @@ def specialize_to(
     latents = {n: encode_supports(model, classes[n], size) for n in {*to_train, *to_invert}}
     if to_train:
         group = {n: classes[n] for n in to_train}
-        learned = learn_tokens(model, group, tokens, config, latents, progress=progress)
+        with stage("textual_inversion"):
+            learned = learn_tokens(model, group, tokens, config, latents, progress=progress)
         for name, embedding in learned.items():
             if name not in embeddings:
                 embeddings[name] = embedding
@@ -89,7 +91,8 @@ def specialize_to(
     )
     if to_invert:
         group = {n: classes[n] for n in to_invert}
-        inverted = invert_supports(model, group, embeddings, config, latents, progress=progress)
+        with stage("null_text_inversion"):
+            inverted = invert_supports(model, group, embeddings, config, latents, progress=progress)
         for name, spec in inverted.items():
             if name not in loaded:
                 loaded[name] = spec
@@ -237,7 +240,8 @@ class Shard:
         batches = [entries[i : i + config.batch] for i in range(0, len(entries), config.batch)]
         todo = [b for b in batches if not all((out / e["path"]).is_file() for e in b)]
         fitting = FittingBatch(config.batch, "generation")
-        with tqdm(total=len(entries), desc="generating", unit="img", disable=not progress) as bar:
+        bar = tqdm(total=len(entries), desc="generating", unit="img", disable=not progress)
+        with bar, stage("generation"):
             bar.update(len(entries) - sum(len(b) for b in todo))
             for batch in todo:
                 for part, images in fitting.slices(

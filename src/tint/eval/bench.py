@@ -13,7 +13,12 @@ computed differs.
 FLOPs are counted once per kind of call with torch's FLOP counter (a UNet forward of one sample,
 a UNet forward and backward to the text conditioning, as both inversions make with the weights
 frozen, and a VAE decode of one image) and multiplied by the samples the timed stages pushed
-through."""
+through.
+
+The distillation that follows generation is timed too, on the fast way's images: the shipped
+teacher specialised to the task labels them and a student learns from them for `distill.steps`
+steps, with the teacher's labels and the student's training timed apart (on the CPU, where
+tint distils; the benchmark and `tint distill` do the same work per step)."""
 
 from __future__ import annotations
 
@@ -28,7 +33,8 @@ import torch
 
 from tint.config import SettingError, group, setting
 from tint.data import glyphs
-from tint.data.images import LabelledImage, to_image, to_tensor
+from tint.data.augment import AugmentConfig
+from tint.data.images import LabelledImage, resize, to_image, to_tensor
 from tint.diffusion.generation import (
     GenerateConfig,
     class_tokens,
@@ -45,6 +51,10 @@ from tint.diffusion.model import DTYPES, DiffusionModel, resolve_device
 from tint.diffusion.textual_inversion import TextualInversionConfig
 from tint.eval.model_quality import psnr
 from tint.io.pretrained import quiet_libraries
+from tint.io.stages import recording
+from tint.models.students import Student, StudentChoice
+from tint.models.teachers import TeacherConfig, load_backbone, specialize
+from tint.train.distill import DistillConfig, distill
 
 
 @dataclass
@@ -62,6 +72,12 @@ class BenchConfig:
     device: str = setting("cpu", "cpu or cuda")
     dtype: str = setting("float32", "of the fast way's UNet and VAE", choices=tuple(DTYPES))
     channels_last: bool = setting(False, "channels-last memory format, on the fast way")
+    distill: DistillConfig = group(
+        DistillConfig,
+        "the distillation timed on the generated images",
+        factory=lambda: DistillConfig(steps=100),
+        exclude=("seed", "ema_decay", "checkpoint_every"),
+    )
     compile: bool = setting(
         False,
         "torch.compile the fast way's UNet, generation graphs frozen (a first, compiling pass "
@@ -238,6 +254,45 @@ def _task(config: BenchConfig) -> dict[str, list[LabelledImage]]:
     }
 
 
+def time_distillation(
+    supports: dict[str, list[LabelledImage]],
+    images: torch.Tensor,
+    config: DistillConfig,
+    progress: bool,
+) -> dict:
+    """The shipped teacher specialised to the supports labels `images` (N, 3, H, W) in [0, 1]
+    while a conv4 student learns from them and the supports for `config.steps` steps. Returns
+    the seconds of the teacher's labels and of the rest of the distillation."""
+    from tint.commands.world import DEFAULT_TEACHER
+
+    backbone = load_backbone(DEFAULT_TEACHER)
+    view = backbone.input_size
+    classes = list(supports)
+    per_class = [torch.stack([to_tensor(im.image, view) for im in supports[c]]) for c in classes]
+    augmentation = AugmentConfig() if backbone.kind == "glyph" else AugmentConfig.for_photos()
+    teacher = specialize(backbone, classes, per_class, TeacherConfig(), augmentation, False)
+    torch.manual_seed(0)
+    student = Student(StudentChoice().config(classes, backbone.kind, view))
+    labels = torch.arange(len(classes)).repeat_interleave(len(per_class[0]))
+    pool = (resize(images, view) * 255).round().to(torch.uint8)
+    with recording() as seconds:
+        distill(
+            student,
+            teacher,
+            torch.cat(per_class),
+            labels,
+            pool,
+            config,
+            augmentation,
+            progress=progress,
+            desc="distilling (timed)",
+        )
+    return {
+        "teacher_labels": seconds["teacher_labels"],
+        "distillation": seconds["distillation"],
+    }
+
+
 def run_path(model: DiffusionModel, config: BenchConfig, reference: bool, progress: bool) -> dict:
     """Specialise to the task and generate `config.images` images, the fast way or the
     reference way. Returns timings, sample counts and the outputs compared between the two."""
@@ -337,19 +392,21 @@ def bench(
             with _timed(model, warmup, "compile"):
                 run_path(model, config, reference=False, progress=progress)
         fast = run_path(model, config, reference=False, progress=progress)
+    distilled = time_distillation(_task(config), fast["images"], config.distill, progress)
     specialization = fast["seconds"]["textual_inversion"] + fast["seconds"]["null_text_inversion"]
     total_flops = (
         flops["unet"] * fast["samples"]["unet_forward"]
         + flops["unet_trained"] * fast["samples"]["unet_trained"]
         + flops["vae_decode"] * fast["samples"]["vae_decoded"]
     )
-    seconds = sum(fast["seconds"].values())
+    seconds = sum(fast["seconds"].values())  # the diffusion model's stages: what the FLOPs count
     result = {
         "device": _device_name(model),
         "dtype": config.dtype,
         "config": dataclasses.asdict(config),
-        "seconds": {k: round(v, 3) for k, v in fast["seconds"].items()},
+        "seconds": {k: round(v, 3) for k, v in (fast["seconds"] | distilled).items()},
         "specialization_s": round(specialization, 3),
+        "distillation_steps_per_s": config.distill.steps / sum(distilled.values()),
         "images_per_s": config.images / fast["seconds"]["generation"],
         "peak_memory_mb": round(fast["peak_memory_mb"], 1),
         "tflops": total_flops / seconds / 1e12,

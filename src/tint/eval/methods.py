@@ -28,7 +28,7 @@ from tint.data.images import LabelledImage, as_float, load_rgb, resize, to_tenso
 from tint.diffusion.generation import GenerateConfig, reconstruct
 from tint.diffusion.pipeline import generate, specialize_to
 from tint.errors import TintError
-from tint.io import seeds
+from tint.io import seeds, stages
 from tint.io.storage import read_json, write_json, write_png
 from tint.models.students import Student, StudentChoice, check_arch
 from tint.models.teachers import Backbone, TeacherConfig
@@ -185,28 +185,29 @@ class TaskRunner:
                 results[method] = read_json(path)
                 continue
             start = time.perf_counter()
-            teacher = teacher or self.teacher(task)
-            if method == "teacher":
-                classify = teacher.logits
-                extra = {"parameters": sum(p.numel() for p in self.backbone.parameters())}
-            else:
-                pool = None if method == "supports" else self.pool(task, method, folder)
-                classify = self.student(task, teacher, pool, method)
-                extra = {
-                    "parameters": classify.num_parameters,
-                    "pool": 0 if pool is None else len(pool),
-                }
-            scoring = time.perf_counter()
-            with torch.no_grad():
-                predicted = torch.cat(
-                    [classify(self._view(x)).argmax(1) for x in task.queries.split(256)]
-                )
+            with stages.recording() as seconds:
+                teacher = teacher or self.teacher(task)
+                if method == "teacher":
+                    classify = teacher.logits
+                    extra = {"parameters": sum(p.numel() for p in self.backbone.parameters())}
+                else:
+                    pool = None if method == "supports" else self.pool(task, method, folder)
+                    classify = self.student(task, teacher, pool, method)
+                    extra = {
+                        "parameters": classify.num_parameters,
+                        "pool": 0 if pool is None else len(pool),
+                    }
+                with torch.no_grad(), stages.stage("scoring"):
+                    predicted = torch.cat(
+                        [classify(self._view(x)).argmax(1) for x in task.queries.split(256)]
+                    )
             end = time.perf_counter()
             results[method] = {
                 "correct": int((predicted == task.query_labels).sum()),
                 "total": len(task.query_labels),
                 "seconds": round(end - start, 2),
-                "query_seconds": round(end - scoring, 4),
+                "query_seconds": round(seconds["scoring"], 4),
+                "stages": stages.rounded(seconds),
                 **extra,
             }
             write_json(path, results[method])
@@ -228,23 +229,27 @@ class TaskRunner:
         images, labels = self.supports_tensor(task)
         per_class = [images[labels == i] for i in range(len(task.classes))]
         config = dataclasses.replace(self.settings.teacher_head, seed=task.seed)
-        return specialize_teacher(self.backbone, task.classes, per_class, config, self.augmentation)
+        with stages.stage("teacher"):
+            return specialize_teacher(
+                self.backbone, task.classes, per_class, config, self.augmentation
+            )
 
     def pool(self, task: Task, method: str, folder: Path) -> torch.Tensor:
         """The method's training images, (M, 3, H, W) uint8 at the view size."""
         s = self.settings
         if method == "retrieval":
             images, labels = self.supports_tensor(task)
-            with torch.no_grad():
+            with torch.no_grad(), stages.stage("retrieval"):
                 queries = F.normalize(self.backbone.embed(images), dim=1)
-            picks = self.unlabeled.nearest(queries, s.generation.num * len(task.classes))
+                picks = self.unlabeled.nearest(queries, s.generation.num * len(task.classes))
             return self._uint8(self.unlabeled.images[picks])
         if method == "augment":
             config = self.generate_config("tint", 0.0, task)
             specs = specialize_to(
                 folder / "specialization", self.model, task.supports, config, True, self.progress
             )
-            made = [reconstruct(self.model, specs[c], config).cpu() for c in task.classes]
+            with stages.stage("generation"):
+                made = [reconstruct(self.model, specs[c], config).cpu() for c in task.classes]
             return self._uint8(torch.cat(made))
         kind, alpha = parse_method(method)
         if kind == "tint":

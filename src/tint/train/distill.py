@@ -21,6 +21,7 @@ from tint.config import setting
 from tint.data.augment import AugmentConfig, augment
 from tint.data.images import as_float
 from tint.io.checkpoint import Checkpoint
+from tint.io.stages import stage
 from tint.models.students import Student
 from tint.train.trainer import TrainConfig, train
 
@@ -109,18 +110,19 @@ def distill(
         if pool is not None:
             pick = torch.randint(len(pool), (config.batch,), generator=g)
             view = augment(as_float(pool[pick]), g, augmentation)
-            with torch.no_grad():
+            with torch.no_grad(), stage("teacher_labels"):
                 target = teacher(view)
             loss = loss + kd_loss(student(view), target, config.temperature)
         return loss
 
-    return train(
-        step,
-        {"student": student},
-        config,
-        "distill",
-        checkpoint=Checkpoint(checkpoint_dir) if checkpoint_dir else None,
-        window=50,
-        progress=progress,
-        desc=desc,
-    )
+    with stage("distillation"):
+        return train(
+            step,
+            {"student": student},
+            config,
+            "distill",
+            checkpoint=Checkpoint(checkpoint_dir) if checkpoint_dir else None,
+            window=50,
+            progress=progress,
+            desc=desc,
+        )
