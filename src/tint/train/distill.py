@@ -1,7 +1,10 @@
 """Knowledge distillation of a teacher into a student (Hinton et al. 2015), resumably.
 
 Each step draws a batch of pool images (generated, or any unlabelled ones), augments it, and
-shows the *same* augmented view to the teacher and the student; the loss is
+shows the *same* augmented view to the teacher and the student. With `views` set, the teacher
+labels that many augmented views of every pool image once, before training, and each step draws
+its batch from those labelled views instead: the same loss for far fewer teacher calls (a step
+costs the teacher a forward of 64 images, the student a forward and a backward). The loss is
 
     T^2 KL(softmax(teacher / T) || softmax(student / T))  +  w * CE(student(aug(supports)), y)
 
@@ -20,6 +23,7 @@ import torch.nn.functional as F
 from tint.config import setting
 from tint.data.augment import AugmentConfig, augment
 from tint.data.images import as_float
+from tint.io import seeds
 from tint.io.checkpoint import Checkpoint
 from tint.io.stages import stage
 from tint.models.students import Student
@@ -50,6 +54,12 @@ class DistillConfig(TrainConfig):
     )
     temperature: float = setting(4.0, "softens both distributions in the KL term", above=0)
     support_weight: float = setting(1.0, "weight of the supports' cross-entropy", minimum=0)
+    views: int = setting(
+        0,
+        "augmented views of each pool image the teacher labels once, before training, for the "
+        "steps to draw from (0: a fresh view, labelled when drawn, at every step)",
+        minimum=0,
+    )
 
 
 def kd_loss(student_logits, teacher_logits, temperature: float) -> torch.Tensor:
@@ -70,6 +80,23 @@ def agreement(student: Student, teacher, images: torch.Tensor, temperature: floa
         "kl": float(kd_loss(s, t, temperature)),
         "top1_agreement": float((s.argmax(1) == t.argmax(1)).float().mean()),
     }
+
+
+@torch.no_grad()
+def labelled_views(
+    teacher, pool: torch.Tensor, config: DistillConfig, augmentation: AugmentConfig
+) -> tuple[torch.Tensor, torch.Tensor]:
+    """`config.views` augmented views of every pool image, as uint8, and the teacher's logits on
+    each (as the student will see it: rounded to uint8). Drawn from the run's seed alone."""
+    g = seeds.generator(config.seed, "distill-views")
+    views, logits = [], []
+    for _ in range(config.views):
+        for x in pool.split(256):
+            view = (augment(as_float(x), g, augmentation) * 255).round().to(torch.uint8)
+            with stage("teacher_labels"):
+                logits.append(teacher(as_float(view)))
+            views.append(view)
+    return torch.cat(views), torch.cat(logits)
 
 
 def distill(
@@ -101,19 +128,26 @@ def distill(
     if teacher is not None:
         teacher.eval()
     supports, labels = supports.float(), labels.long()
+    if pool is not None and config.views:
+        with stage("distillation"):
+            views, targets = labelled_views(teacher, pool, config, augmentation)
 
     def step(index: int, g: torch.Generator) -> torch.Tensor:
         pick = torch.randperm(len(supports), generator=g)[: config.support_batch]
         loss = config.support_weight * F.cross_entropy(
             student(augment(supports[pick], g, augmentation)), labels[pick]
         )
-        if pool is not None:
+        if pool is None:
+            return loss
+        if config.views:
+            pick = torch.randint(len(views), (config.batch,), generator=g)
+            view, target = as_float(views[pick]), targets[pick]
+        else:
             pick = torch.randint(len(pool), (config.batch,), generator=g)
             view = augment(as_float(pool[pick]), g, augmentation)
             with torch.no_grad(), stage("teacher_labels"):
                 target = teacher(view)
-            loss = loss + kd_loss(student(view), target, config.temperature)
-        return loss
+        return loss + kd_loss(student(view), target, config.temperature)
 
     with stage("distillation"):
         return train(
