@@ -6,7 +6,7 @@ import json
 from dataclasses import dataclass
 
 from tint.commands import Command, Options
-from tint.commands.world import DEFAULT_MODEL
+from tint.commands.world import DEFAULT_MODEL, DEFAULT_TEACHER
 from tint.config import group, setting
 from tint.eval.bench import BenchConfig
 
@@ -34,7 +34,9 @@ def run(settings: BenchSettings, options: Options) -> None:
     reference = None
     if settings.compare and config.dtype != "float32":
         reference = load_bench_model(settings.arch, model_dir, config.device, "float32")
-    result = bench(model, config, settings.compare, reference, progress=not options.quiet)
+    result = bench(
+        model, config, DEFAULT_TEACHER, settings.compare, reference, progress=not options.quiet
+    )
     if options.json:
         print(json.dumps(result, indent=2))
         return

@@ -255,17 +255,16 @@ def _task(config: BenchConfig) -> dict[str, list[LabelledImage]]:
 
 
 def time_distillation(
+    teacher_dir: str | Path,
     supports: dict[str, list[LabelledImage]],
     images: torch.Tensor,
     config: DistillConfig,
     progress: bool,
 ) -> dict:
-    """The shipped teacher specialised to the supports labels `images` (N, 3, H, W) in [0, 1]
-    while a conv4 student learns from them and the supports for `config.steps` steps. Returns
-    the seconds of the teacher's labels and of the rest of the distillation."""
-    from tint.commands.world import DEFAULT_TEACHER
-
-    backbone = load_backbone(DEFAULT_TEACHER)
+    """The teacher in `teacher_dir` specialised to the supports labels `images` (N, 3, H, W) in
+    [0, 1] while a conv4 student learns from them and the supports for `config.steps` steps.
+    Returns the seconds of the teacher's labels and of the rest of the distillation."""
+    backbone = load_backbone(teacher_dir)
     view = backbone.input_size
     classes = list(supports)
     per_class = [torch.stack([to_tensor(im.image, view) for im in supports[c]]) for c in classes]
@@ -376,11 +375,13 @@ def _fast_settings(model: DiffusionModel, config: BenchConfig):
 def bench(
     model: DiffusionModel,
     config: BenchConfig,
+    teacher_dir: str | Path,
     compare: str | None = None,
     reference_model: DiffusionModel | None = None,
     progress: bool = True,
 ) -> dict:
-    """The figures of `tint bench` as one JSON-ready dict (see the module doc)."""
+    """The figures of `tint bench` as one JSON-ready dict (see the module doc); `teacher_dir`
+    holds the teacher whose labels the timed distillation uses."""
     if compare not in (None, "reference"):
         raise SettingError("compare", f"must be reference, got {compare!r}")
     flops = _flops_per_sample(model)
@@ -392,7 +393,9 @@ def bench(
             with _timed(model, warmup, "compile"):
                 run_path(model, config, reference=False, progress=progress)
         fast = run_path(model, config, reference=False, progress=progress)
-    distilled = time_distillation(_task(config), fast["images"], config.distill, progress)
+    distilled = time_distillation(
+        teacher_dir, _task(config), fast["images"], config.distill, progress
+    )
     specialization = fast["seconds"]["textual_inversion"] + fast["seconds"]["null_text_inversion"]
     total_flops = (
         flops["unet"] * fast["samples"]["unet_forward"]
