@@ -584,3 +584,68 @@ def test_the_null_blend_table_is_the_committed_val_runs():
     assert accuracy(default) in readme and accuracy(paper) in readme
     assert difference(default, paper) in readme
     assert difference(default, counts("glyphs-hard-1shot", "ti")) in readme
+
+
+SPEED_TRIALS = {  # docs/PERFORMANCE.md's trials: the label of each row and its committed run
+    "views16": "teacher's labels once, 16 views",
+    "views16-steps200": "16 views, 200 steps",
+    "views16-steps200-lr6e-3": "16 views, 200 steps at lr 6e-3",
+    "ddim10-views16": "16 views, 10 DDIM steps",
+}
+
+
+def _mean_stages(results: list[dict], *names: str) -> float:
+    """The mean over episodes of the seconds of these stages."""
+    return sum(sum(e["stages"].get(n, 0.0) for n in names) for e in results) / len(results)
+
+
+def speed_trial_rows() -> list[str]:
+    """The rows of docs/PERFORMANCE.md's table of faster settings tried on val: each trial's
+    committed run paired with the committed settings' run on its episodes."""
+    from tint.eval.variance import paired_difference, summarize
+
+    def episodes(folder: str) -> list[dict]:
+        path = ROOT / "benchmarks" / folder / "results.json"
+        return [e["methods"]["tint"] for e in json.loads(path.read_text())["episodes"]]
+
+    rows = []
+    for shots in (1, 5):
+        before = episodes(f"glyphs-val-speed-{shots}shot")
+        for trial, label in SPEED_TRIALS.items():
+            after = episodes(f"glyphs-val-speed-{shots}shot-{trial}")
+            old = before[: len(after)]
+            d = paired_difference(
+                [(e["correct"], e["total"]) for e in after],
+                [(e["correct"], e["total"]) for e in old],
+            )
+            lo, hi = d["ci95"]
+            accuracy = summarize([(e["correct"], e["total"]) for e in after])["accuracy"]
+            student = [_mean_stages(run, "teacher_labels", "distillation") for run in (old, after)]
+            diffusion = [
+                _mean_stages(run, "null_text_inversion", "generation") for run in (old, after)
+            ]
+            rows.append(
+                f"| {label} | {shots} | {len(after)} | {accuracy:.1%} | "
+                f"{d['mean'] * 100:+.1f} [{lo * 100:+.1f}, {hi * 100:+.1f}] | "
+                f"{student[0]:.1f} s | {student[1]:.1f} s | {diffusion[0]:.1f} s | "
+                + (f"{diffusion[1]:.1f} s |" if diffusion[1] else "reused |")
+            )
+    return rows
+
+
+def test_the_speed_trials_table_is_the_committed_val_runs():
+    """Each trial ran on the val episodes of the committed settings' run, and the table shows
+    its paired difference from that run's counts."""
+    page = {
+        " ".join(line.split()) for line in (ROOT / "docs/PERFORMANCE.md").read_text().split("\n")
+    }
+    for shots in (1, 5):
+        drawn = (
+            ROOT / "benchmarks" / f"glyphs-val-speed-{shots}shot" / "episodes.json"
+        ).read_text()
+        for trial in SPEED_TRIALS:
+            folder = ROOT / "benchmarks" / f"glyphs-val-speed-{shots}shot-{trial}"
+            mine = json.loads((folder / "episodes.json").read_text())["episodes"]
+            assert mine == json.loads(drawn)["episodes"][: len(mine)]
+    for row in speed_trial_rows():
+        assert row in page, row
