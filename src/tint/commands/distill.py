@@ -169,8 +169,10 @@ def distill_folder(
     unlabeled = _read_images(settings.unlabeled, view) if settings.unlabeled else None
     held_out = _read_labelled(settings.eval, classes, view) if settings.eval else None
     config = settings.generation
-    folder = RunFolder(out, to_dict(settings), resume, may_change=("out",))
-    with folder, stages.recording() as seconds:
+    with (
+        RunFolder(out, to_dict(settings), resume, may_change=("out",)),
+        stages.recording() as seconds,
+    ):
         manifest = generate(
             supports, out / "generated", model, config, True, progress, cluster=cluster
         )
@@ -181,7 +183,7 @@ def distill_folder(
             ]
         )
         pool = generated if unlabeled is None else torch.cat([generated, unlabeled])
-        augmentation = AugmentConfig() if backbone.kind == "glyph" else AugmentConfig.for_photos()
+        augmentation = AugmentConfig.for_teacher(backbone.kind)
         support_images = [
             torch.stack([to_tensor(im.image, view) for im in supports[c]]) for c in classes
         ]

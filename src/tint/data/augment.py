@@ -31,6 +31,12 @@ class AugmentConfig:
         """Natural images: flips keep the class; wider zoom."""
         return cls(scale=(0.8, 1.2), rotation=10.0, shear=0.05, shift=0.1, flip=True)
 
+    @classmethod
+    def for_teacher(cls, kind: str) -> AugmentConfig:
+        """The augmentation for the images a teacher of `kind` sees: glyphs (the defaults), or
+        natural images (`for_photos`) for any other."""
+        return cls() if kind == "glyph" else cls.for_photos()
+
 
 def augment(x: torch.Tensor, generator: torch.Generator, config: AugmentConfig) -> torch.Tensor:
     """(B, 3, H, W) in [0, 1] -> the same shape, each image warped and jittered on its own.

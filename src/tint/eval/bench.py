@@ -268,7 +268,7 @@ def time_distillation(
     view = backbone.input_size
     classes = list(supports)
     per_class = [torch.stack([to_tensor(im.image, view) for im in supports[c]]) for c in classes]
-    augmentation = AugmentConfig() if backbone.kind == "glyph" else AugmentConfig.for_photos()
+    augmentation = AugmentConfig.for_teacher(backbone.kind)
     teacher = specialize(backbone, classes, per_class, TeacherConfig(), augmentation, False)
     torch.manual_seed(0)
     student = Student(StudentChoice().config(classes, backbone.kind, view))

@@ -161,8 +161,7 @@ class TaskRunner:
         self.backbone, self.settings, self.model = backbone, settings, model
         self.unlabeled, self.progress = unlabeled, progress
         self.view_size = backbone.input_size
-        glyphs = backbone.kind == "glyph"
-        self.augmentation = AugmentConfig() if glyphs else AugmentConfig.for_photos()
+        self.augmentation = AugmentConfig.for_teacher(backbone.kind)
 
     def generate_config(self, generator: str, alpha: float, task: Task) -> GenerateConfig:
         """The generation settings of a method on a task: its own seed, generator and alpha."""
