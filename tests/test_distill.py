@@ -1,6 +1,9 @@
 """Distillation: the student moves towards the teacher, and an interrupted run resumes exactly."""
 
 import dataclasses
+import os
+import subprocess
+import sys
 
 import pytest
 import torch
@@ -48,21 +51,31 @@ def test_distillation_on_generated_images_moves_the_student_towards_the_teacher(
     far nearer the teacher than one trained on the supports alone: in KL on 48 other generated
     images, and in top-1 agreement on the images it was taught on (the teacher's top class on an
     image of no task class is near arbitrary, so it is not learnt for unseen ones). So is one
-    taught from 4 views of each image labelled once: the teacher sees 4 x 48 images, not 80 x 32."""
+    taught from 4 views of each image labelled once (the teacher sees 4 x 48 images, not 80 x 32),
+    and one trained under bfloat16 autocast (on any CPU: where bfloat16 is slow it is only
+    slower)."""
     teacher, supports, labels = task
     pool, unseen = generated[:48], generated[48:]
-    config = DistillConfig(steps=80, batch=32, warmup=10)
-    alone, distilled, from_views = _student(), _student(), _student()
+    config = DistillConfig(steps=80, batch=32, warmup=10, views=0, precision="float32")
+    alone, distilled, from_views, in_bf16 = _student(), _student(), _student(), _student()
     distill(alone, teacher, supports, labels, None, config, progress=False)
-    distill(distilled, teacher, supports, labels, pool, config, progress=False)
+    assert (
+        distill(distilled, teacher, supports, labels, pool, config, progress=False)["precision"]
+        == "float32"
+    )
     counting = _CountingTeacher(teacher)
     views = dataclasses.replace(config, views=4)
     distill(from_views, counting, supports, labels, pool, views, progress=False)
     assert counting.images == 4 * 48
-    students = (alone, distilled, from_views)
+    bf16 = dataclasses.replace(config, precision="bfloat16")
+    assert (
+        distill(in_bf16, teacher, supports, labels, pool, bf16, progress=False)["precision"]
+        == "bfloat16"
+    )
+    students = (alone, distilled, from_views, in_bf16)
     kl = {s: agreement(s, teacher, unseen, config.temperature)["kl"] for s in students}
     top1 = {s: agreement(s, teacher, pool, config.temperature)["top1_agreement"] for s in students}
-    for student in (distilled, from_views):
+    for student in (distilled, from_views, in_bf16):
         assert kl[student] < 0.5 * kl[alone]
         assert top1[student] > top1[alone] + 0.15
 
@@ -99,7 +112,7 @@ class _FailingTeacher(torch.nn.Module):
 
 def test_an_interrupted_distillation_resumes_exactly(generated, task, tmp_path):
     teacher, supports, labels = task
-    config = DistillConfig(steps=6, batch=8, checkpoint_every=2)
+    config = DistillConfig(steps=6, batch=8, checkpoint_every=2, views=0)
     straight = _student()
     distill(straight, teacher, supports, labels, generated, config, progress=False)
 
@@ -137,3 +150,15 @@ def test_supports_only_training_needs_no_teacher_and_learns_the_supports(task):
     distill(student, None, supports, labels, None, DistillConfig(steps=60), progress=False)
     with torch.no_grad():
         assert (student(supports).argmax(1) == labels).float().mean() >= 0.9
+
+
+def test_auto_precision_is_float32_without_avx512_kernels():
+    """`precision="auto"` trains in bfloat16 only where ATen's AVX-512 kernels run on a CPU with
+    AMX or AVX512-BF16: with the kernels limited to AVX2 it is float32 on any machine."""
+    code = (
+        "import torch; from tint.train.distill import resolved_precision as r; "
+        "print(r('auto', torch.device('cpu')), r('bfloat16', torch.device('cpu')))"
+    )
+    env = {**os.environ, "ATEN_CPU_CAPABILITY": "avx2"}
+    out = subprocess.run([sys.executable, "-c", code], env=env, capture_output=True, text=True)
+    assert out.stdout.split() == ["float32", "bfloat16"], out.stderr

@@ -539,28 +539,36 @@ def _table_row(results: dict, method: str) -> str:
     return "| " + " | ".join(cells) + " |"
 
 
+def counts(folder: str, method: str) -> list[tuple[int, int]]:
+    """(correct, total) per episode of a method in a committed benchmark."""
+    results = json.loads((ROOT / "benchmarks" / folder / "results.json").read_text())
+    return [
+        (e["methods"][method]["correct"], e["methods"][method]["total"])
+        for e in results["episodes"]
+    ]
+
+
+def difference(a: list[tuple[int, int]], b: list[tuple[int, int]]) -> str:
+    """A minus B, paired, in points with its interval, as the docs write it."""
+    from tint.eval.variance import paired_difference
+
+    d = paired_difference(a, b)
+    lo, hi = d["ci95"]
+    return f"{d['mean'] * 100:+.1f} [{lo * 100:+.1f}, {hi * 100:+.1f}]"
+
+
+def accuracy(episodes: list[tuple[int, int]]) -> str:
+    """An accuracy with its interval, as the docs write it."""
+    from tint.eval.variance import summarize
+
+    s = summarize(episodes)
+    lo, hi = s["ci95"]
+    return f"{s['accuracy']:.1%} [{lo * 100:.1f}, {hi * 100:.1f}]"
+
+
 def test_the_null_blend_table_is_the_committed_val_runs():
     """Choosing the null blend: each row is a committed val run on the alpha sweep's episodes,
     the paired differences computed from their counts."""
-    from tint.eval.variance import paired_difference, summarize
-
-    def counts(folder: str, method: str) -> list[tuple[int, int]]:
-        results = json.loads((ROOT / "benchmarks" / folder / "results.json").read_text())
-        return [
-            (e["methods"][method]["correct"], e["methods"][method]["total"])
-            for e in results["episodes"]
-        ]
-
-    def difference(a: list[tuple[int, int]], b: list[tuple[int, int]]) -> str:
-        d = paired_difference(a, b)
-        lo, hi = d["ci95"]
-        return f"{d['mean'] * 100:+.1f} [{lo * 100:+.1f}, {hi * 100:+.1f}]"
-
-    def accuracy(episodes: list[tuple[int, int]]) -> str:
-        s = summarize(episodes)
-        lo, hi = s["ci95"]
-        return f"{s['accuracy']:.1%} [{lo * 100:.1f}, {hi * 100:.1f}]"
-
     episodes = (ROOT / "benchmarks" / "glyphs-val-alpha" / "episodes.json").read_text()
     blend = {0: counts("glyphs-val-alpha", "tint:0.9")}
     for b in ("0.5", "1"):
@@ -591,6 +599,7 @@ SPEED_TRIALS = {  # docs/PERFORMANCE.md's trials: the label of each row and its 
     "views16-steps200": "16 views, 200 steps",
     "views16-steps200-lr6e-3": "16 views, 200 steps at lr 6e-3",
     "ddim10-views16": "16 views, 10 DDIM steps",
+    "fast": "all four: 16 views, 10 DDIM steps, 100 TI steps at 1e-2, bfloat16 students",
 }
 
 
@@ -624,11 +633,14 @@ def speed_trial_rows() -> list[str]:
             diffusion = [
                 _mean_stages(run, "null_text_inversion", "generation") for run in (old, after)
             ]
+            inversion = [_mean_stages(run, "textual_inversion") for run in (old, after)]
             rows.append(
                 f"| {label} | {shots} | {len(after)} | {accuracy:.1%} | "
                 f"{d['mean'] * 100:+.1f} [{lo * 100:+.1f}, {hi * 100:+.1f}] | "
                 f"{student[0]:.1f} s | {student[1]:.1f} s | {diffusion[0]:.1f} s | "
-                + (f"{diffusion[1]:.1f} s |" if diffusion[1] else "reused |")
+                + (f"{diffusion[1]:.1f} s | " if diffusion[1] else "reused | ")
+                + f"{inversion[0]:.1f} s | "
+                + (f"{inversion[1]:.1f} s |" if inversion[1] else "reused |")
             )
     return rows
 
@@ -648,4 +660,70 @@ def test_the_speed_trials_table_is_the_committed_val_runs():
             mine = json.loads((folder / "episodes.json").read_text())["episodes"]
             assert mine == json.loads(drawn)["episodes"][: len(mine)]
     for row in speed_trial_rows():
+        assert row in page, row
+
+
+STAGE_ROWS = {  # docs/PERFORMANCE.md's stages of the `tint` episode: label, stages, what changed
+    "textual inversion": (("textual_inversion",), "300 steps at lr 5e-3 -> 100 at 1e-2"),
+    "null-text inversion": (("null_text_inversion",), "25 DDIM steps -> 10"),
+    "generation": (("generation",), "25 DDIM steps -> 10"),
+    "teacher's labels": (("teacher_labels",), "every step's 64 views -> 16 views of each once"),
+    "distillation": (("distillation",), "float32 -> bfloat16 autocast"),
+}
+
+
+def _episode(version: str) -> dict[str, dict]:
+    """The committed six-method 5-way 5-shot episode at tint `version`'s settings."""
+    path = ROOT / "benchmarks" / f"glyphs-hard-5shot-episode-{version}" / "results.json"
+    return json.loads(path.read_text())["episodes"][0]["methods"]
+
+
+def stage_rows() -> list[str]:
+    """docs/PERFORMANCE.md's tables of the one episode timed before and after: `tint` stage by
+    stage, then every method's seconds."""
+    before, after = _episode("0.4"), _episode("0.5")
+    rows = []
+    for label, (names, change) in STAGE_ROWS.items():
+        b, a = (sum(m["tint"]["stages"].get(n, 0.0) for n in names) for m in (before, after))
+        rows.append(f"| {label} | {change} | {b:.1f} s | {a:.1f} s | {b / a:.1f}x |")
+    b, a = before["tint"]["seconds"], after["tint"]["seconds"]
+    rows.append(f"| **`tint`, all stages** | | **{b:.1f} s** | **{a:.1f} s** | **{b / a:.1f}x** |")
+    for method in before:
+        b, a = before[method]["seconds"], after[method]["seconds"]
+        rows.append(f"| `{method}` | {b:.1f} s | {a:.1f} s | {b / a:.1f}x |")
+    b, a = (sum(m["seconds"] for m in e.values()) for e in (before, after))
+    rows.append(f"| **the episode** | **{b:.1f} s** | **{a:.1f} s** | **{b / a:.1f}x** |")
+    return rows
+
+
+def confirmation_rows() -> list[str]:
+    """docs/PERFORMANCE.md's accuracy of today's defaults, paired with the committed settings on
+    the same episodes: val (the trial) and novel (the confirmation)."""
+    rows = []
+    for split, folder, trial in [
+        ("val", "glyphs-val-speed-1shot", "glyphs-val-speed-1shot-fast"),
+        ("val", "glyphs-val-speed-5shot", "glyphs-val-speed-5shot-fast"),
+        ("novel", "glyphs-hard-1shot", "glyphs-hard-1shot-fast"),
+        ("novel", "glyphs-hard-5shot", "glyphs-hard-5shot-fast"),
+    ]:
+        drawn = json.loads((ROOT / "benchmarks" / folder / "episodes.json").read_text())
+        mine = json.loads((ROOT / "benchmarks" / trial / "episodes.json").read_text())
+        assert mine["episodes"] == drawn["episodes"][: len(mine["episodes"])]
+        after = counts(trial, "tint")
+        before = counts(folder, "tint")[: len(after)]
+        shots = len(next(iter(drawn["episodes"][0]["support"].values())))
+        rows.append(
+            f"| {split} | {shots} | {len(after)} | {accuracy(before)} | "
+            f"{accuracy(after)} | {difference(after, before)} |"
+        )
+    return rows
+
+
+def test_the_time_to_a_student_tables_are_the_committed_runs():
+    """The per-stage timing and the paired accuracy of today's defaults in docs/PERFORMANCE.md
+    are those of the committed runs."""
+    page = {
+        " ".join(line.split()) for line in (ROOT / "docs/PERFORMANCE.md").read_text().split("\n")
+    }
+    for row in stage_rows() + confirmation_rows():
         assert row in page, row

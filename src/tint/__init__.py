@@ -22,7 +22,7 @@ from tint.diffusion.pipeline import generate
 from tint.diffusion.specialization import Specialization
 from tint.errors import TintError
 
-__version__ = "0.4.0"
+__version__ = "0.5.0"
 
 __all__ = [
     "DiffusionModel",

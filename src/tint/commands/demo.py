@@ -26,9 +26,7 @@ from tint.config import group, setting, to_dict
 from tint.data.datasets import open_dataset
 from tint.data.episodes import sample_episode
 from tint.data.images import load_rgb
-from tint.diffusion.generation import GenerateConfig
 from tint.diffusion.model import DiffusionModel
-from tint.diffusion.textual_inversion import TextualInversionConfig
 from tint.eval.benchmark import class_similarity
 from tint.eval.methods import MethodSettings, TaskRunner, load_task
 from tint.eval.timing import images_per_second
@@ -38,7 +36,7 @@ from tint.io.run_folder import RunFolder
 from tint.io.storage import read_json_object, write_json
 from tint.models.students import Student, StudentConfig
 from tint.models.teachers import load_backbone
-from tint.train.distill import DISTILL_ALPHA, DistillConfig
+from tint.train.distill import DistillConfig, student_generation
 
 METHODS = ["teacher", "supports", "tint"]
 NAMES = {"teacher": "teacher", "supports": "supports-only student", "tint": "TINT student"}
@@ -61,11 +59,7 @@ class DemoSettings:
         "the methods",
         prefix="",
         factory=lambda: MethodSettings(
-            generation=GenerateConfig(
-                num=20,  # the benchmark: 40
-                alpha=DISTILL_ALPHA,
-                ti=TextualInversionConfig(steps=100, lr=1e-2),  # the benchmark: 300 at 5e-3
-            ),
+            generation=student_generation(num=20),  # the benchmark: 40
             distill=DistillConfig(steps=200, batch=32),  # the benchmark: 400 of 64
         ),
     )

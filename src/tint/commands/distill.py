@@ -37,7 +37,7 @@ from tint.io.run_folder import RunFolder
 from tint.io.storage import write_json
 from tint.models.students import Student, StudentChoice, export_onnx, onnx_difference
 from tint.models.teachers import TeacherConfig, load_backbone, specialize
-from tint.train.distill import DISTILL_ALPHA, DistillConfig, agreement, distill
+from tint.train.distill import DistillConfig, agreement, distill, student_generation
 
 ONNX_TOLERANCE = 1e-3  # largest logit difference between onnxruntime and torch accepted
 PROBE = 512  # generated images on which the student is compared with the teacher
@@ -68,7 +68,7 @@ class DistillSettings:
         GenerateConfig,
         "TINT's images for the student (num per class)",
         prefix="",
-        factory=lambda: GenerateConfig(num=100, alpha=DISTILL_ALPHA),
+        factory=student_generation,
     )
     distill: DistillConfig = group(
         DistillConfig, "the student's training", exclude=("seed", "ema_decay")
@@ -240,7 +240,11 @@ def distill_folder(
                 "images_per_s": round(speed),
             },
             "teacher": {"kind": backbone.kind, "finetune": settings.teacher_head.finetune},
-            "distillation": {"steps": state["step"], "seconds": round(state["seconds"], 1)},
+            "distillation": {
+                "steps": state["step"],
+                "seconds": round(state["seconds"], 1),
+                "precision": state["precision"],
+            },
             "student_vs_teacher_on_generated": {
                 "images": len(probe),
                 "before": before,

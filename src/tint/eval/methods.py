@@ -33,7 +33,7 @@ from tint.io.storage import read_json, write_json, write_png
 from tint.models.students import Student, StudentChoice, check_arch
 from tint.models.teachers import Backbone, TeacherConfig
 from tint.models.teachers import specialize as specialize_teacher
-from tint.train.distill import DISTILL_ALPHA, DistillConfig, distill
+from tint.train.distill import DistillConfig, distill, student_generation
 
 METHODS = ("teacher", "supports", "tint", "ti", "augment", "retrieval")
 DIFFUSION = ("tint", "ti", "augment")  # methods that need the diffusion model
@@ -80,7 +80,7 @@ class MethodSettings:
         "TINT's images: num is the pool per class (generated or mined); the method sets the "
         "generator and alpha (tint:A, tint:random), and each task its seed",
         prefix="",
-        factory=lambda: GenerateConfig(num=100, alpha=DISTILL_ALPHA),
+        factory=student_generation,
         exclude=("generator", "random_alpha"),
     )
     distill: DistillConfig = group(
@@ -191,10 +191,11 @@ class TaskRunner:
                     extra = {"parameters": sum(p.numel() for p in self.backbone.parameters())}
                 else:
                     pool = None if method == "supports" else self.pool(task, method, folder)
-                    classify = self.student(task, teacher, pool, method)
+                    classify, precision = self.student(task, teacher, pool, method)
                     extra = {
                         "parameters": classify.num_parameters,
                         "pool": 0 if pool is None else len(pool),
+                        "precision": precision,
                     }
                 with torch.no_grad(), stages.stage("scoring"):
                     predicted = torch.cat(
@@ -274,14 +275,15 @@ class TaskRunner:
     def _uint8(self, images: torch.Tensor) -> torch.Tensor:
         return (self._view(images) * 255).round().to(torch.uint8)
 
-    def student(self, task: Task, teacher, pool, method: str) -> Student:
+    def student(self, task: Task, teacher, pool, method: str) -> tuple[Student, str]:
+        """The method's student, distilled, and the precision it trained in."""
         s = self.settings
         torch.manual_seed(seeds.seed_of(s.seed, task.seed, "student", width=4))
         student = Student(
             s.student.config(task.classes, self.backbone.kind, self.backbone.input_size)
         )
         images, labels = self.supports_tensor(task)
-        distill(
+        state = distill(
             student,
             teacher if pool is not None else None,
             images,
@@ -294,7 +296,7 @@ class TaskRunner:
             progress=self.progress,
             desc=f"student ({method})",
         )
-        return student
+        return student, state["precision"]
 
 
 def load_task(dataset, episode, folder: str | Path, size: tuple[int, int], seed: int = 0) -> Task:
