@@ -14,6 +14,7 @@ OUT/summary.json; a second run reuses everything finished in OUT."""
 
 from __future__ import annotations
 
+import dataclasses
 import time
 from dataclasses import dataclass
 from pathlib import Path
@@ -26,6 +27,7 @@ from tint.config import group, setting, to_dict
 from tint.data.datasets import open_dataset
 from tint.data.episodes import sample_episode
 from tint.data.images import load_rgb
+from tint.diffusion.generation import GenerateConfig
 from tint.diffusion.model import DiffusionModel
 from tint.eval.benchmark import class_similarity
 from tint.eval.methods import MethodSettings, TaskRunner, load_task
@@ -44,6 +46,13 @@ NAMES = {"teacher": "teacher", "supports": "supports-only student", "tint": "TIN
 BENCHMARK = ASSETS / "benchmark-glyphs-hard-1shot.json"
 
 
+def _demo_generation() -> GenerateConfig:
+    """The students' generation with 20 images per class (the benchmark: 40) and textual
+    inversion on 2 noisy copies of each support per step (the default: 4)."""
+    generation = student_generation(num=20)
+    return dataclasses.replace(generation, ti=dataclasses.replace(generation.ti, batch=2))
+
+
 @dataclass
 class DemoSettings:
     """The demo's episode and the cheaper settings it runs it with (the benchmark's in
@@ -59,7 +68,7 @@ class DemoSettings:
         "the methods",
         prefix="",
         factory=lambda: MethodSettings(
-            generation=student_generation(num=20),  # the benchmark: 40
+            generation=_demo_generation(),
             distill=DistillConfig(steps=200, batch=32),  # the benchmark: 400 of 64
         ),
     )
@@ -144,8 +153,8 @@ def _speeds(backbone, task) -> dict[str, float]:
     images = task.queries[:1].expand(256, -1, -1, -1).contiguous()
     student = Student(StudentConfig(classes=task.classes)).eval()
     with torch.no_grad():
-        backbone_speed = images_per_second(backbone.embed, images)
-        student_speed = images_per_second(student, images)
+        backbone_speed = images_per_second(backbone.embed, images, min_seconds=0.5)
+        student_speed = images_per_second(student, images, min_seconds=0.5)
     return {"teacher": backbone_speed, "supports": student_speed, "tint": student_speed}
 
 
