@@ -539,6 +539,20 @@ def _table_row(results: dict, method: str) -> str:
     return "| " + " | ".join(cells) + " |"
 
 
+def page_rows(name: str) -> set[str]:
+    """The lines of a page in the repository, whitespace normalised, to look table rows up in."""
+    return {" ".join(line.split()) for line in (ROOT / name).read_text().splitlines()}
+
+
+def assert_first_episodes(trial: str, folder: str) -> None:
+    """The committed run `trial` ran on the first episodes of the committed run `folder`."""
+    mine, drawn = (
+        json.loads((ROOT / "benchmarks" / f / "episodes.json").read_text())["episodes"]
+        for f in (trial, folder)
+    )
+    assert mine == drawn[: len(mine)], trial
+
+
 def counts(folder: str, method: str) -> list[tuple[int, int]]:
     """(correct, total) per episode of a method in a committed benchmark."""
     results = json.loads((ROOT / "benchmarks" / folder / "results.json").read_text())
@@ -576,7 +590,7 @@ def test_the_null_blend_table_is_the_committed_val_runs():
         assert (ROOT / "benchmarks" / folder / "episodes.json").read_text() == episodes
         blend[b] = counts(folder, "tint")
     ti = counts("glyphs-val-null-blend-0.5", "ti")
-    rows = {" ".join(line.split()) for line in (ROOT / "README.md").read_text().splitlines()}
+    rows = page_rows("README.md")
     for label, b in (("0 (the paper's rule)", 0), ("0.5 (the default)", "0.5"), ("1", "1")):
         row = f"| {label} | {accuracy(blend[b])} |"
         row += f" {difference(blend[b], blend[0])} |" if b else " |"
@@ -611,7 +625,7 @@ def _mean_stages(results: list[dict], *names: str) -> float:
 def speed_trial_rows() -> list[str]:
     """The rows of docs/PERFORMANCE.md's table of faster settings tried on val: each trial's
     committed run paired with the committed settings' run on its episodes."""
-    from tint.eval.variance import paired_difference, summarize
+    from tint.eval.variance import summarize
 
     def episodes(folder: str) -> list[dict]:
         path = ROOT / "benchmarks" / folder / "results.json"
@@ -623,20 +637,16 @@ def speed_trial_rows() -> list[str]:
         for trial, label in SPEED_TRIALS.items():
             after = episodes(f"glyphs-val-speed-{shots}shot-{trial}")
             old = before[: len(after)]
-            d = paired_difference(
-                [(e["correct"], e["total"]) for e in after],
-                [(e["correct"], e["total"]) for e in old],
-            )
-            lo, hi = d["ci95"]
-            accuracy = summarize([(e["correct"], e["total"]) for e in after])["accuracy"]
+            new_counts, old_counts = ([(e["correct"], e["total"]) for e in r] for r in (after, old))
+            share = summarize(new_counts)["accuracy"]
             student = [_mean_stages(run, "teacher_labels", "distillation") for run in (old, after)]
             diffusion = [
                 _mean_stages(run, "null_text_inversion", "generation") for run in (old, after)
             ]
             inversion = [_mean_stages(run, "textual_inversion") for run in (old, after)]
             rows.append(
-                f"| {label} | {shots} | {len(after)} | {accuracy:.1%} | "
-                f"{d['mean'] * 100:+.1f} [{lo * 100:+.1f}, {hi * 100:+.1f}] | "
+                f"| {label} | {shots} | {len(after)} | {share:.1%} | "
+                f"{difference(new_counts, old_counts)} | "
                 f"{student[0]:.1f} s | {student[1]:.1f} s | {diffusion[0]:.1f} s | "
                 + (f"{diffusion[1]:.1f} s | " if diffusion[1] else "reused | ")
                 + f"{inversion[0]:.1f} s | "
@@ -648,17 +658,11 @@ def speed_trial_rows() -> list[str]:
 def test_the_speed_trials_table_is_the_committed_val_runs():
     """Each trial ran on the val episodes of the committed settings' run, and the table shows
     its paired difference from that run's counts."""
-    page = {
-        " ".join(line.split()) for line in (ROOT / "docs/PERFORMANCE.md").read_text().split("\n")
-    }
+    page = page_rows("docs/PERFORMANCE.md")
     for shots in (1, 5):
-        drawn = (
-            ROOT / "benchmarks" / f"glyphs-val-speed-{shots}shot" / "episodes.json"
-        ).read_text()
         for trial in SPEED_TRIALS:
-            folder = ROOT / "benchmarks" / f"glyphs-val-speed-{shots}shot-{trial}"
-            mine = json.loads((folder / "episodes.json").read_text())["episodes"]
-            assert mine == json.loads(drawn)["episodes"][: len(mine)]
+            baseline = f"glyphs-val-speed-{shots}shot"
+            assert_first_episodes(f"{baseline}-{trial}", baseline)
     for row in speed_trial_rows():
         assert row in page, row
 
@@ -706,12 +710,10 @@ def confirmation_rows() -> list[str]:
         ("novel", "glyphs-hard-1shot", "glyphs-hard-1shot-fast"),
         ("novel", "glyphs-hard-5shot", "glyphs-hard-5shot-fast"),
     ]:
-        drawn = json.loads((ROOT / "benchmarks" / folder / "episodes.json").read_text())
-        mine = json.loads((ROOT / "benchmarks" / trial / "episodes.json").read_text())
-        assert mine["episodes"] == drawn["episodes"][: len(mine["episodes"])]
+        assert_first_episodes(trial, folder)
         after = counts(trial, "tint")
         before = counts(folder, "tint")[: len(after)]
-        shots = len(next(iter(drawn["episodes"][0]["support"].values())))
+        shots = json.loads((ROOT / "benchmarks" / folder / "run.json").read_text())["shots"]
         rows.append(
             f"| {split} | {shots} | {len(after)} | {accuracy(before)} | "
             f"{accuracy(after)} | {difference(after, before)} |"
@@ -722,11 +724,9 @@ def confirmation_rows() -> list[str]:
 def test_the_time_to_a_student_tables_are_the_committed_runs():
     """The per-stage timing and the paired accuracy of today's defaults in docs/PERFORMANCE.md
     are those of the committed runs."""
-    page = {
-        " ".join(line.split()) for line in (ROOT / "docs/PERFORMANCE.md").read_text().split("\n")
-    }
-    for row in stage_rows() + confirmation_rows():
+    page, readme = page_rows("docs/PERFORMANCE.md"), page_rows("README.md")
+    confirmation = confirmation_rows()
+    for row in stage_rows() + confirmation:
         assert row in page, row
-    readme = {" ".join(line.split()) for line in (ROOT / "README.md").read_text().split("\n")}
-    for row in confirmation_rows():
-        assert row in readme or not row.startswith("| novel"), row
+    for row in confirmation:  # the README shows the novel rows
+        assert row in readme or row.startswith("| val"), row
