@@ -290,9 +290,13 @@ DISTILL = {
         lambda t: [_supports(t), "--eval", _glyph_classes(t / "other", classes=3)],
         "is not one of the supports' classes",
     ),
-    "missing unlabelled folder": (
-        lambda t: [_supports(t), "--unlabeled", t / "nope"],
+    "missing base folder": (
+        lambda t: [_supports(t), "--base", t / "nope"],
         "nope: no such directory",
+    ),
+    "no shipped pretrained student of the architecture": (
+        lambda t: [_supports(t), "--init", "pretrained", "--student-arch", "resnet12"],
+        "--init: pretrained: the glyph world ships no pretrained resnet12 student",
     ),
     "read-only out": (
         lambda t: [_supports(t), "--out", _read_only(t / "ro") / "out"],
@@ -336,9 +340,28 @@ BENCHMARK = {
         lambda t: ["--dataset", f"folder:{_folder(t)}", "--ways", "2", "--shots", "2"],
         "has 4 images but 2 shots + 15 queries",
     ),
-    "retrieval on the base split": (
-        lambda t: ["--dataset", "glyphs", "--split", "base", "--methods", "retrieval"],
-        "--split: base is the pool retrieval mines",
+    "a base-pool source on the base split": (
+        lambda t: ["--dataset", "glyphs", "--split", "base", "--methods", "base+tint"],
+        "--split: base is the pool that retrieval and base draw from",
+    ),
+    "supports in a combination": (
+        lambda t: ["--dataset", "glyphs", "--methods", "supports+tint"],
+        "leave 'supports' out of a combination",
+    ),
+    "a source twice": (
+        lambda t: ["--dataset", "glyphs", "--methods", "tint+base+tint:0.3"],
+        "names tint twice",
+    ),
+    "an unknown start": (
+        lambda t: ["--dataset", "glyphs", "--methods", "supports@imagenet"],
+        "@imagenet is not one of @scratch, @pretrained",
+    ),
+    "a pretrained start with no pretrained student": (
+        lambda t: [
+            *["--dataset", f"folder:{_folder(t)}", "--ways", "2", "--shots", "1"],
+            *["--queries", "1", "--methods", "supports@pretrained"],
+        ],
+        "a pretrained start needs a base-pretrained student: --student-pretrained DIR",
     ),
     "miniimagenet without its lists": (
         lambda t: ["--dataset", f"miniimagenet:{(t / 'mini').mkdir() or t / 'mini'}"],

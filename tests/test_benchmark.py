@@ -6,10 +6,15 @@ import math
 from pathlib import Path
 
 import pytest
+import torch
 
 from tint.cli import main
+from tint.commands import world
 from tint.config import from_dict, to_dict
+from tint.data import glyphs
 from tint.eval.benchmark import BenchmarkSettings
+from tint.eval.methods import MethodSettings, TaskRunner, UnlabeledPool
+from tint.models.teachers import load_backbone, specialize
 
 FAST = ["--ways", "3", "--shots", "1", "--queries", "4", "--distill-steps", "15", "--quiet"]
 
@@ -153,3 +158,55 @@ def test_a_committed_benchmark_records_every_setting_it_ran_with(run_json):
     recorded = json.loads(run_json.read_text())
     settings = from_dict(BenchmarkSettings, recorded, str(run_json))
     assert to_dict(settings) == recorded
+
+
+def test_sources_combine_and_students_start_from_the_shipped_pretrained_network(tmp_path, capsys):
+    """base learns from the whole base pool (each image's 2 labelled views), base+tint from it
+    and TINT's images, which tint then finds on disk; @pretrained students start from the
+    glyph world's base-pretrained conv4 and, on the supports alone, beat fresh ones."""
+    out = tmp_path / "out"
+    methods = ["supports", "supports@pretrained", "base", "base+tint", "tint"]
+    code, _, err = run(
+        capsys,
+        *["benchmark", "--dataset", "glyphs", "--methods", ",".join(methods), "--out", out],
+        *["--episodes", "2", "--base-pool", "733", "--num", "4", "--ti-steps", "2"],
+        *["--ddim-steps", "2", *FAST, "--ways", "5", "--queries", "6", "--distill-steps", "40"],
+    )
+    assert code == 0, err
+    results = json.loads((out / "results.json").read_text())
+    for episode in results["episodes"]:
+        got = episode["methods"]
+        assert (got["base"]["pool"], got["base"]["base"]) == (0, 2 * 733)
+        assert (got["base+tint"]["pool"], got["base+tint"]["base"]) == (5 * 4, 2 * 733)
+        assert got["tint"]["pool"] == 5 * 4 and "base" not in got["tint"]
+        assert got["supports@pretrained"]["init"] == "pretrained"
+        assert got["base"]["init"] == "scratch" and "init" not in got["supports"]
+        assert "textual_inversion" not in got["tint"]["stages"]
+    folder = out / "episodes" / "0000"
+    assert sorted(p.name for p in folder.iterdir()) == [
+        "results",
+        "specialization",
+        "supports",
+        "tint",
+    ]
+    correct = {m: sum(e["methods"][m]["correct"] for e in results["episodes"]) for m in methods}
+    assert correct["supports@pretrained"] > correct["supports"] + 6
+
+
+def test_a_task_teacher_labels_the_base_pool_through_its_head_as_it_would_whole():
+    """The base pool's views are embedded once; a task's teacher labels them with its head
+    alone, which gives its own logits on the views (float tolerance)."""
+    backbone = load_backbone(world.DEFAULT_TEACHER)
+    base = glyphs.split("base")[:40]
+    images = torch.cat([glyphs.benchmark_instances(g, 1) for g in base])
+    pool = UnlabeledPool((images * 255).round().to(torch.uint8), backbone)
+    runner = TaskRunner(backbone, MethodSettings(), unlabeled=pool, progress=False)
+    novel = glyphs.split("novel")[:3]
+    teacher = specialize(
+        backbone, [g.name for g in novel], [glyphs.benchmark_instances(g, 2) for g in novel]
+    )
+    views, logits = runner.base(teacher)
+    assert views.dtype == torch.uint8 and len(views) == len(logits) == 2 * 40
+    assert not torch.equal(views[:40], views[40:])
+    torch.testing.assert_close(logits, teacher.logits(views.float() / 255), atol=1e-4, rtol=1e-4)
+    assert runner.base(teacher)[0] is views  # made once for every task

@@ -5,11 +5,14 @@ import json
 
 import numpy as np
 import pytest
+import torch
 from PIL import Image
 
 from tint.cli import main
+from tint.commands import world
 from tint.data import glyphs
 from tint.data.images import to_image
+from tint.models.students import Student
 
 CLASSES = 3
 
@@ -94,3 +97,25 @@ def test_resume_reuses_the_finished_run(finished, capsys):
     assert (out / "student.safetensors").read_bytes() == before
     # Nothing was made again: every specialisation file and image is the one first written.
     assert {p: p.stat().st_mtime_ns for p in made} == stamps
+
+
+def test_a_base_folder_and_the_shipped_pretrained_start(tmp_path):
+    """--base DIR: the teacher labels 2 views of each image there for the student; --init
+    pretrained: the student's backbone starts as the glyph world's base-pretrained conv4 (a
+    step at a negligible learning rate leaves its convolutions there)."""
+    supports = _write_classes(tmp_path / "supports", 2)
+    base = tmp_path / "base"
+    base.mkdir()
+    for i, glyph in enumerate(glyphs.split("base")[:12]):
+        to_image(glyphs.benchmark_instances(glyph, 1)[0]).save(base / f"{i}.png")
+    out = tmp_path / "out"
+    args = ["distill", supports, "--out", out, "--num", "2", "--ti-steps", "2", "--ddim-steps"]
+    args += ["2", "--distill-steps", "1", "--distill-lr", "1e-12", "--distill-warmup", "0"]
+    assert main([str(a) for a in [*args, "--base", base, "--init", "pretrained", "--quiet"]]) == 0
+    report = json.loads((out / "report.json").read_text())
+    assert (report["base"], report["init"]) == (12, "pretrained")
+    shipped = Student.from_pretrained(world.shipped_student("conv4"))
+    student = Student.from_pretrained(out)
+    for name, weight in shipped.backbone.state_dict().items():
+        if name.endswith("weight") and weight.dim() == 4:
+            torch.testing.assert_close(student.backbone.state_dict()[name], weight)

@@ -279,6 +279,10 @@ CASES = {
                 "--out glyph-teacher --train-steps 2 --train-batch 4 --network-widths 8,16 "
                 "--network-blocks 1,1 --quiet",
             ),
+            (
+                "--out glyph-student-conv4",
+                "--out glyph-student-conv4 --train-steps 2 --train-batch 4 --quiet",
+            ),
         ],
     ),
     "tint eval-model --model glyph-diffusion --teacher glyph-teacher --json": Case(

@@ -3,14 +3,22 @@
 from __future__ import annotations
 
 from tint.commands import Command, Options
-from tint.commands.world import DEFAULT_MODEL, DEFAULT_TEACHER
+from tint.commands.world import DEFAULT_MODEL, DEFAULT_TEACHER, shipped_student
 from tint.eval.benchmark import BenchmarkSettings, run_benchmark
 
 
 def run(settings: BenchmarkSettings, options: Options) -> None:
+    glyphs = settings.dataset == "glyphs" and settings.teacher is None
+    student = shipped_student(settings.setup.student.arch) if glyphs else None
     with options.cluster() as cluster:
         results = run_benchmark(
-            settings, DEFAULT_MODEL, DEFAULT_TEACHER, options.resume, not options.quiet, cluster
+            settings,
+            DEFAULT_MODEL,
+            DEFAULT_TEACHER,
+            options.resume,
+            not options.quiet,
+            cluster,
+            student,
         )
     print_benchmark(results, settings.out)
 
@@ -35,11 +43,12 @@ COMMAND = Command(
     help="compare methods over many few-shot episodes, with intervals",
     description="Draw N-way K-shot episodes of a dataset split (episode i depends only on "
     "the seed and i) and run every method on each: the specialised teacher, and students "
-    "trained on the supports alone or distilled on TINT, textual-inversion-only, alpha-0 "
-    "or retrieved images. Writes OUT/episodes.json, OUT/results.json, OUT/results.csv, "
-    "OUT/report.html (accuracy with 95% intervals, law of total variance, and paired "
-    "differences between methods) and OUT/run.json. --resume continues where a run stopped, "
-    "and extends a finished one with more episodes or methods.",
+    "trained on the supports alone or distilled on TINT, textual-inversion-only, alpha-0, "
+    "retrieved or base-pool images or any combination of them (base+tint), from scratch or "
+    "from a base-pretrained network (@pretrained). Writes OUT/episodes.json, "
+    "OUT/results.json, OUT/results.csv, OUT/report.html (accuracy with 95% intervals, law of "
+    "total variance, and paired differences between methods) and OUT/run.json. --resume "
+    "continues where a run stopped, and extends a finished one with more episodes or methods.",
     settings=BenchmarkSettings,
     base=BenchmarkSettings,
     run=run,

@@ -20,16 +20,16 @@ from pathlib import Path
 import torch
 
 from tint.commands import Command, Options
-from tint.commands.world import DEFAULT_MODEL, DEFAULT_TEACHER
+from tint.commands.world import DEFAULT_MODEL, DEFAULT_TEACHER, shipped_student
 from tint.config import SettingError, check_all, group, setting, to_dict
 from tint.data.augment import AugmentConfig
-from tint.data.images import LabelledImage, find_class_folders, load_rgb, to_tensor
+from tint.data.images import LabelledImage, as_float, find_class_folders, load_rgb, to_tensor
 from tint.diffusion.generation import GenerateConfig
 from tint.diffusion.model import DiffusionModel
 from tint.diffusion.pipeline import generate
 from tint.errors import TintError
 from tint.eval.timing import images_per_second
-from tint.io import stages
+from tint.io import seeds, stages
 from tint.io.cluster import Cluster
 from tint.io.pictures import grid
 from tint.io.report import picture, table, write_report
@@ -37,7 +37,13 @@ from tint.io.run_folder import RunFolder
 from tint.io.storage import write_json
 from tint.models.students import Student, StudentChoice, export_onnx, onnx_difference
 from tint.models.teachers import TeacherConfig, load_backbone, specialize
-from tint.train.distill import DistillConfig, agreement, distill, student_generation
+from tint.train.distill import (
+    DistillConfig,
+    agreement,
+    distill,
+    labelled_views,
+    student_generation,
+)
 
 ONNX_TOLERANCE = 1e-3  # largest logit difference between onnxruntime and torch accepted
 PROBE = 512  # generated images on which the student is compared with the teacher
@@ -55,12 +61,18 @@ class DistillSettings:
         "teacher directory: a tint glyph teacher, or DINOv2 or CLIP vision in transformers "
         "format (default: the shipped glyph teacher)",
     )
-    init: str | None = setting(None, "start from this base-pretrained student directory")
+    init: str | None = setting(
+        None,
+        "start from this base-pretrained student directory (tint pretrain student); 'pretrained': "
+        "the glyph world's shipped one of the student's architecture",
+    )
     shots: int | None = setting(
         None, "supports per class, the first by name (default all)", minimum=1
     )
-    unlabeled: str | None = setting(
-        None, "a folder of unlabelled images the teacher also labels for the student"
+    base: str | None = setting(
+        None,
+        "a folder of base-class or unlabelled images (labels ignored) the teacher also labels "
+        "for the student: --distill-base-batch of them in every step, beside the generated ones",
     )
     eval: str | None = setting(None, "held-out images in class folders: report accuracy on them")
     student: StudentChoice = group(StudentChoice, "the student", prefix="student")
@@ -99,6 +111,20 @@ def _read_images(directory, size) -> torch.Tensor:
     """Every image under a folder (flat, or class folders: labels are ignored) as uint8."""
     paths = [p for files in find_class_folders(directory).values() for p in files]
     return torch.stack([_uint8(to_tensor(load_rgb(p), size)) for p in paths])
+
+
+def _pretrained(settings: DistillSettings) -> Path:
+    """The base-pretrained student `--init` names."""
+    if settings.init != "pretrained":
+        return Path(settings.init)
+    shipped = shipped_student(settings.student.arch)
+    if shipped is None or settings.teacher is not None:
+        raise SettingError(
+            "init",
+            f"pretrained: the glyph world ships no pretrained {settings.student.arch} student "
+            "for this teacher; give a directory (tint pretrain student)",
+        )
+    return shipped
 
 
 def _uint8(x: torch.Tensor) -> torch.Tensor:
@@ -164,9 +190,9 @@ def distill_folder(
         torch.manual_seed(seed)  # the same seed, the same student
         student = Student(settings.student.config(classes, backbone.kind, view))
     if settings.init:
-        student.init_from(settings.init)
+        student.init_from(_pretrained(settings))
     model = DiffusionModel.load(settings.model or DEFAULT_MODEL)
-    unlabeled = _read_images(settings.unlabeled, view) if settings.unlabeled else None
+    base_images = _read_images(settings.base, view) if settings.base else None
     held_out = _read_labelled(settings.eval, classes, view) if settings.eval else None
     config = settings.generation
     with (
@@ -182,7 +208,6 @@ def distill_folder(
                 for e in manifest["images"]
             ]
         )
-        pool = generated if unlabeled is None else torch.cat([generated, unlabeled])
         augmentation = AugmentConfig.for_teacher(backbone.kind)
         support_images = [
             torch.stack([to_tensor(im.image, view) for im in supports[c]]) for c in classes
@@ -204,16 +229,27 @@ def distill_folder(
         probe = generated[:: max(1, len(generated) // PROBE)].float() / 255  # about PROBE of them
         with stages.stage("scoring"):
             before = agreement(student, teacher, probe, distill_config.temperature)
+        base = None
+        if base_images is not None:
+            g = seeds.generator(seed, "base-views")
+            base = labelled_views(
+                lambda x: teacher(as_float(x)),
+                base_images,
+                distill_config.base_views,
+                g,
+                augmentation,
+            )
         state = distill(
             student,
             teacher,
             images,
             labels,
-            pool,
+            generated,
             distill_config,
             augmentation,
             checkpoint_dir=out / "training",
             progress=progress,
+            base=base,
         )
         student.save_pretrained(out)
         with stages.stage("export"):
@@ -231,7 +267,8 @@ def distill_folder(
             "classes": classes,
             "supports_per_class": {c: len(supports[c]) for c in classes},
             "generated": len(generated),
-            "unlabeled": 0 if unlabeled is None else len(unlabeled),
+            "base": 0 if base_images is None else len(base_images),
+            "init": settings.init,
             "student": {
                 "arch": settings.student.arch,
                 "parameters": student.num_parameters,
@@ -290,7 +327,7 @@ def _write_html(out: Path, report: dict, supports, manifest) -> None:
         ["size (KB)", s["size_kb"]],
         ["images/s (batch 256, this machine)", s["images_per_s"]],
         ["generated images", report["generated"]],
-        ["unlabelled images", report["unlabeled"]],
+        ["base or unlabelled images", report["base"]],
         [
             "top-1 agreement with the teacher on the generated images",
             report["student_vs_teacher_on_generated"]["after"]["top1_agreement"],
@@ -334,5 +371,6 @@ COMMAND = Command(
         "--student": "student.arch",
         "--width": "student.width",
         "--input-size": "student.input_size",
+        "--unlabeled": "base",
     },
 )

@@ -14,6 +14,12 @@ DEFAULT_MODEL = ASSETS / "glyph-diffusion"
 DEFAULT_TEACHER = ASSETS / "glyph-teacher"
 
 
+def shipped_student(arch: str) -> Path | None:
+    """The glyph world's base-pretrained student of an architecture, where one ships."""
+    path = ASSETS / f"glyph-student-{arch}"
+    return path if path.is_dir() else None
+
+
 def section(name: str) -> dict:
     """One table of the world file (configs/glyphs.toml): "diffusion", "teacher", "student"."""
     return read_file(WORLD)[name]

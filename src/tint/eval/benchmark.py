@@ -35,22 +35,21 @@ from tint.diffusion.model import DiffusionModel, check_model_dir
 from tint.eval import variance
 from tint.eval.methods import (
     DIFFUSION,
-    METHODS,
+    MINED,
+    SYNTAX,
     MethodSettings,
     TaskRunner,
     UnlabeledPool,
     check_methods,
+    check_starts,
     finished_results,
     load_task,
-    parse_method,
 )
 from tint.io.cluster import Cluster, failed, kept, run_tasks
 from tint.io.report import bar_chart, table, write_report
 from tint.io.run_folder import RunFolder
 from tint.io.storage import atomic_path, write_json
 from tint.models.teachers import load_backbone
-
-POOL_SIZE = 12000  # unlabelled images mined by `retrieval`, at most
 
 
 @dataclass
@@ -70,10 +69,15 @@ class BenchmarkSettings:
     episodes: int = setting(20, "episodes", minimum=1)
     methods: list[str] = setting(
         factory=lambda: ["teacher", "supports", "tint"],
-        help=f"comma-separated, from {','.join(METHODS)} (tint:A for alpha A, tint:random for "
-        "an alpha drawn for each image)",
+        help=f"comma-separated; a method is {SYNTAX} (e.g. base+tint@pretrained)",
     )
     out: str | None = setting(None, "output directory (new, or with --resume)")
+    base_pool: int = setting(
+        12000,
+        "base-split images that retrieval mines and base learns from, spread evenly over the "
+        "base classes (at least one each)",
+        minimum=1,
+    )
     model: str | None = setting(None, "Stable Diffusion directory (default: the shipped one)")
     teacher: str | None = setting(None, "teacher directory (default: the shipped glyph teacher)")
     setup: MethodSettings = group(MethodSettings, "how each method runs", prefix="")
@@ -86,19 +90,30 @@ def run_benchmark(
     resume: bool = False,
     progress: bool = True,
     cluster: Cluster | None = None,
+    student_dir: str | Path | None = None,
 ) -> dict:
     """Run the methods on N-way K-shot episodes of a dataset split; returns the results (see
-    the module doc). The model and teacher folders are those of `settings`, or these. With a
-    `cluster`, each episode is a Ray task there, and results are written as episodes end."""
+    the module doc). The model, teacher and base-pretrained student folders are those of
+    `settings`, or these. With a `cluster`, each episode is a Ray task there, and results are
+    written as episodes end."""
     check_all(settings)
     # An episode's GPU, on a Ray worker that has one, runs the diffusion model.
     device = "cuda" if cluster is not None and cluster.gpus > 0 else "cpu"
-    paths = Paths(str(settings.model or model_dir), str(settings.teacher or teacher_dir), device)
+    pretrained = settings.setup.student_pretrained or student_dir
+    paths = Paths(
+        str(settings.model or model_dir),
+        str(settings.teacher or teacher_dir),
+        device,
+        None if pretrained is None else str(pretrained),
+    )
     out, methods, split = Path(settings.out), settings.methods, settings.split
     seed = settings.setup.seed
-    check_methods(methods)
-    if "retrieval" in methods and split == "base":
-        raise SettingError("split", "base is the pool retrieval mines: choose val or novel")
+    parsed = check_methods(methods)
+    check_starts(parsed, settings.setup, paths.student)
+    if any(m.uses(MINED) for m in parsed) and split == "base":
+        raise SettingError(
+            "split", "base is the pool that retrieval and base draw from: choose val or novel"
+        )
     data = open_dataset(settings.dataset, split)
     sample_episodes(data, settings.ways, settings.shots, settings.queries, seed, 1)  # checks first
     RunFolder(out, None, resume).check()
@@ -115,7 +130,7 @@ def run_benchmark(
                 data.image(name, file_id)
     if cluster is None:
         runner = EpisodeRunner(settings, paths, progress, data, backbone)
-    elif any(parse_method(m)[0] in DIFFUSION for m in methods):
+    elif any(m.uses(DIFFUSION) for m in parsed):
         check_model_dir(paths.model)  # the workers load it
     run = to_dict(settings)
     # More episodes or more methods extend a run; anything else would make other results.
@@ -157,6 +172,7 @@ class Paths:
     model: str  # the diffusion model's folder
     teacher: str  # the teacher's folder
     device: str = "cpu"  # where the diffusion model runs
+    student: str | None = None  # the base-pretrained student of pretrained starts
 
 
 class EpisodeRunner:
@@ -169,15 +185,23 @@ class EpisodeRunner:
         self.settings = settings
         self.data = data or open_dataset(settings.dataset, settings.split)
         self.backbone = backbone or load_backbone(paths.teacher)
-        methods = settings.methods
-        generative = any(parse_method(m)[0] in DIFFUSION for m in methods)
+        methods = check_methods(settings.methods)
+        generative = any(m.uses(DIFFUSION) for m in methods)
         model = DiffusionModel.load(paths.model, paths.device) if generative else None
         unlabeled = None
-        if "retrieval" in methods:
-            unlabeled = _unlabeled_pool(settings.dataset, self.backbone, progress)
+        if any(m.uses(MINED) for m in methods):
+            unlabeled = _unlabeled_pool(
+                settings.dataset, settings.base_pool, self.backbone, progress
+            )
         self.runner = TaskRunner(
-            self.backbone, settings.setup, model=model, unlabeled=unlabeled, progress=progress
+            self.backbone,
+            settings.setup,
+            model=model,
+            unlabeled=unlabeled,
+            progress=progress,
+            pretrained=paths.student,
         )
+        self.runner.check(methods)
 
     def __call__(self, episode: Episode) -> dict:
         folder = _episode_folder(Path(self.settings.out), episode)
@@ -203,10 +227,16 @@ def _for_workers(
     settings = dataclasses.replace(
         settings, out=os.path.abspath(settings.out), dataset=absolute_spec(settings.dataset)
     )
-    paths = Paths(os.path.abspath(paths.model), os.path.abspath(paths.teacher), paths.device)
+    student = None if paths.student is None else os.path.abspath(paths.student)
+    paths = Paths(
+        os.path.abspath(paths.model), os.path.abspath(paths.teacher), paths.device, student
+    )
     shared = [settings.out, paths.teacher, *filter(None, [settings.dataset.partition(":")[2]])]
-    if any(parse_method(m)[0] in DIFFUSION for m in settings.methods):
+    methods = check_methods(settings.methods)
+    if any(m.uses(DIFFUSION) for m in methods):
         shared.append(paths.model)
+    if student is not None and any(settings.setup.init(m) == "pretrained" for m in methods):
+        shared.append(student)
     return settings, paths, shared
 
 
@@ -252,11 +282,11 @@ def _class_similarity(data, backbone, progress: bool, per_class: int) -> torch.T
     return means @ means.T
 
 
-def _unlabeled_pool(dataset: str, backbone, progress: bool) -> UnlabeledPool:
-    """What `retrieval` mines: the base split (for glyphs, the diffusion model's own training
-    classes), at most POOL_SIZE images spread evenly over its classes."""
+def _unlabeled_pool(dataset: str, size: int, backbone, progress: bool) -> UnlabeledPool:
+    """What `retrieval` mines and `base` learns from: the base split (for glyphs, the diffusion
+    model's own training classes): `size` images spread evenly over its classes, one at least."""
     base = open_dataset(dataset, "base")
-    per_class = max(1, POOL_SIZE // len(base.classes))
+    per_class = max(1, size // len(base.classes))
     images = []
     for name, ids in tqdm(base.classes.items(), desc="unlabelled pool", disable=not progress):
         for file_id in ids[:per_class]:

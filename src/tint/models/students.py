@@ -229,12 +229,7 @@ class Student(nn.Module):
         """Take the backbone of a (base-pretrained) student saved in `directory`; the head stays
         as initialised, since its classes are other ones."""
         directory = Path(directory)
-        other = read_config(directory)
-        if (other.arch, other.width) != (self.config.arch, self.config.width):
-            raise TintError(
-                f"{directory}: holds a {other.arch} of width {other.width}, "
-                f"not a {self.config.arch} of width {self.config.width}"
-            )
+        other = check_pretrained(directory, self.config.arch, self.config.width)
         weights = read_safetensors(directory / WEIGHTS)
         backbone = {
             k[len("backbone.") :]: v for k, v in weights.items() if k.startswith("backbone.")
@@ -243,6 +238,19 @@ class Student(nn.Module):
             self.backbone.load_state_dict(backbone)
         except RuntimeError:
             raise TintError(f"{directory / WEIGHTS}: weights do not fit a {other.arch}") from None
+
+
+def check_pretrained(directory: str | Path, arch: str, width: float) -> StudentConfig:
+    """The config of the student saved in `directory`; raises unless it is an `arch` of
+    `width`, whose backbone a new student of those can start from."""
+    directory = Path(directory)
+    other = read_config(directory)
+    if (other.arch, other.width) != (arch, width):
+        raise TintError(
+            f"{directory}: holds a {other.arch} of width {other.width}, "
+            f"not a {arch} of width {width}"
+        )
+    return other
 
 
 def read_config(directory: Path) -> StudentConfig:

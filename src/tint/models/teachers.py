@@ -189,8 +189,11 @@ class Teacher(nn.Module):
 
     def forward(self, images: torch.Tensor) -> torch.Tensor:
         """(B, 3, H, W) RGB in [0, 1] -> (B, C) logits."""
-        f = F.normalize(self.backbone.embed(images), dim=1)
-        return self.scale * f @ F.normalize(self.prototypes, dim=1).T
+        return self.head(F.normalize(self.backbone.embed(images), dim=1))
+
+    def head(self, features: torch.Tensor) -> torch.Tensor:
+        """(B, dim) normalised backbone embeddings -> (B, C) logits."""
+        return self.scale * features @ F.normalize(self.prototypes, dim=1).T
 
     @torch.no_grad()
     def logits(self, images: torch.Tensor, batch: int = 256) -> torch.Tensor:

@@ -73,6 +73,12 @@ class DistillConfig(TrainConfig):
     )
     temperature: float = setting(4.0, "softens both distributions in the KL term", above=0)
     support_weight: float = setting(1.0, "weight of the supports' cross-entropy", minimum=0)
+    base_batch: int = setting(
+        64, "base-pool images per step, beside the pool's, where there is a base pool", minimum=1
+    )
+    base_views: int = setting(
+        2, "augmented views of each base-pool image the teacher labels once", minimum=1
+    )
     views: int = setting(
         16,
         "augmented views of each pool image the teacher labels once, before training, for the "
@@ -128,17 +134,16 @@ def agreement(student: Student, teacher, images: torch.Tensor, temperature: floa
 
 @torch.no_grad()
 def labelled_views(
-    teacher, pool: torch.Tensor, config: DistillConfig, augmentation: AugmentConfig
+    label, images: torch.Tensor, count: int, g: torch.Generator, augmentation: AugmentConfig
 ) -> tuple[torch.Tensor, torch.Tensor]:
-    """`config.views` augmented views of every pool image, as uint8, and the teacher's logits on
-    each (as the student will see it: rounded to uint8). Drawn from the run's seed alone."""
-    g = seeds.generator(config.seed, "distill-views")
+    """`count` augmented views of every image, as uint8, and `label`'s logits on each (as the
+    student will see it: rounded to uint8), views drawn from `g`."""
     views, logits = [], []
-    for _ in range(config.views):
-        for x in pool.split(256):
+    for _ in range(count):
+        for x in images.split(256):
             view = (augment(as_float(x), g, augmentation) * 255).round().to(torch.uint8)
             with stage("teacher_labels"):
-                logits.append(teacher(as_float(view)))
+                logits.append(label(view))
             views.append(view)
     return torch.cat(views), torch.cat(logits)
 
@@ -154,6 +159,7 @@ def distill(
     checkpoint_dir: str | Path | None = None,
     progress: bool = True,
     desc: str = "distilling",
+    base: tuple[torch.Tensor, torch.Tensor] | None = None,
 ) -> dict:
     """Train `student` (in place) for `config.steps`.
 
@@ -164,6 +170,8 @@ def distill(
         pool: (M, 3, H, W) images the teacher labels (uint8, or float in [0, 1]); None for
             supports only.
         checkpoint_dir: where to checkpoint every `config.checkpoint_every` steps and resume from.
+        base: a base pool the teacher has labelled: uint8 views and the teacher's logits on
+            each (`labelled_views`), `config.base_batch` of them in every step's KD term.
     Returns:
         the final state: step, seconds, recent loss, and the precision it trained in.
     """
@@ -181,23 +189,32 @@ def distill(
 
     if pool is not None and config.views:
         with stage("distillation"):
-            views, targets = labelled_views(teacher, pool, config, augmentation)
+            g = seeds.generator(config.seed, "distill-views")
+            views, targets = labelled_views(
+                lambda x: teacher(as_float(x)), pool, config.views, g, augmentation
+            )
+
+    def pool_batch(g: torch.Generator) -> tuple[torch.Tensor, torch.Tensor]:
+        if config.views:
+            pick = torch.randint(len(views), (config.batch,), generator=g)
+            return as_float(views[pick]), targets[pick]
+        pick = torch.randint(len(pool), (config.batch,), generator=g)
+        view = augment(as_float(pool[pick]), g, augmentation)
+        with torch.no_grad(), stage("teacher_labels"):
+            return view, teacher(view)
 
     def step(index: int, g: torch.Generator) -> torch.Tensor:
         pick = torch.randperm(len(supports), generator=g)[: config.support_batch]
         loss = config.support_weight * F.cross_entropy(
             forward(augment(supports[pick], g, augmentation)), labels[pick]
         )
-        if pool is None:
+        batches = [] if pool is None else [pool_batch(g)]
+        if base is not None:
+            pick = torch.randint(len(base[0]), (config.base_batch,), generator=g)
+            batches.append((as_float(base[0][pick]), base[1][pick]))
+        if not batches:
             return loss
-        if config.views:
-            pick = torch.randint(len(views), (config.batch,), generator=g)
-            view, target = as_float(views[pick]), targets[pick]
-        else:
-            pick = torch.randint(len(pool), (config.batch,), generator=g)
-            view = augment(as_float(pool[pick]), g, augmentation)
-            with torch.no_grad(), stage("teacher_labels"):
-                target = teacher(view)
+        view, target = (torch.cat(parts) for parts in zip(*batches))
         return loss + kd_loss(forward(view), target, config.temperature)
 
     with stage("distillation"):
