@@ -734,3 +734,52 @@ def test_the_time_to_a_student_tables_are_the_committed_runs():
         assert row in page, row
     for row in confirmation:  # the README shows the novel rows
         assert row in readme or row.startswith("| val"), row
+
+
+RECIPE_PILOTS = ("glyphs-val-recipe-1shot", "glyphs-val-recipe-5shot")
+RECIPE_PAIRS = [  # docs/RESULTS.md's paired comparisons, each on both pilots
+    ("supports@pretrained", "supports"),
+    ("tint@pretrained", "tint"),
+    ("tint@pretrained", "supports@pretrained"),
+    ("base+tint", "base"),
+    ("base+tint@pretrained", "base@pretrained"),
+    ("tint", "retrieval"),
+    ("tint@pretrained", "retrieval@pretrained"),
+    ("retrieval@pretrained", "base@pretrained"),
+    ("tint+retrieval@pretrained", "retrieval@pretrained"),
+]
+
+
+def recipe_rows(folder: str) -> list[str]:
+    """docs/RESULTS.md's table of one val pilot: every method's accuracy, its paired difference
+    to `supports` and the share of the teacher's gap it closes."""
+    from tint.eval.variance import summarize
+
+    results = json.loads((ROOT / "benchmarks" / folder / "results.json").read_text())
+    methods = list(results["episodes"][0]["methods"])
+    mean = {m: summarize(counts(folder, m))["accuracy"] for m in methods}
+    rows = []
+    for m in methods:
+        paired = gap = ""
+        if m not in ("teacher", "supports"):
+            paired = difference(counts(folder, m), counts(folder, "supports"))
+            gap = f"{(mean[m] - mean['supports']) / (mean['teacher'] - mean['supports']):.2f}"
+        rows.append(
+            " ".join(f"| `{m}` | {accuracy(counts(folder, m))} | {paired} | {gap} |".split())
+        )
+    return rows
+
+
+def test_the_results_tables_are_the_committed_val_pilots():
+    """docs/RESULTS.md: each pilot's table and the paired comparisons that chose the recipes,
+    recomputed from the committed val runs (both on the same episodes as the speed trials)."""
+    page = page_rows("docs/RESULTS.md")
+    for folder in RECIPE_PILOTS:
+        for row in recipe_rows(folder):
+            assert row in page, row
+        shots = json.loads((ROOT / "benchmarks" / folder / "run.json").read_text())["shots"]
+        assert_first_episodes(folder, f"glyphs-val-speed-{shots}shot")
+    for a, b in RECIPE_PAIRS:
+        cells = [difference(counts(f, a), counts(f, b)) for f in RECIPE_PILOTS]
+        row = f"| `{a}` minus `{b}` | {cells[0]} | {cells[1]} |"
+        assert row in page, row

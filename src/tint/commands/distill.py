@@ -28,6 +28,7 @@ from tint.diffusion.generation import GenerateConfig
 from tint.diffusion.model import DiffusionModel
 from tint.diffusion.pipeline import generate
 from tint.errors import TintError
+from tint.eval.methods import UnlabeledPool
 from tint.eval.timing import images_per_second
 from tint.io import seeds, stages
 from tint.io.cluster import Cluster
@@ -70,9 +71,14 @@ class DistillSettings:
         None, "supports per class, the first by name (default all)", minimum=1
     )
     base: str | None = setting(
-        None,
-        "a folder of base-class or unlabelled images (labels ignored) the teacher also labels "
-        "for the student: --distill-base-batch of them in every step, beside the generated ones",
+        None, "a folder of base-class or unlabelled images (labels ignored) for the student too"
+    )
+    base_use: str = setting(
+        "nearest",
+        "how the base folder serves: nearest (the --num per class nearest the supports under the "
+        "teacher's features join the generated images) or all (every image, the teacher "
+        "labelling --distill-base-views views of each, --distill-base-batch of them per step)",
+        choices=("nearest", "all"),
     )
     eval: str | None = setting(None, "held-out images in class folders: report accuracy on them")
     student: StudentChoice = group(StudentChoice, "the student", prefix="student")
@@ -229,8 +235,13 @@ def distill_folder(
         probe = generated[:: max(1, len(generated) // PROBE)].float() / 255  # about PROBE of them
         with stages.stage("scoring"):
             before = agreement(student, teacher, probe, distill_config.temperature)
-        base = None
-        if base_images is not None:
+        pool, base, retrieved = generated, None, 0
+        if base_images is not None and settings.base_use == "nearest":
+            with stages.stage("retrieval"):
+                mined = UnlabeledPool(base_images, backbone)
+                picks = mined.nearest(images, config.num * len(classes))
+            pool, retrieved = torch.cat([generated, base_images[picks]]), len(picks)
+        elif base_images is not None:
             g = seeds.generator(seed, "base-views")
             base = labelled_views(
                 lambda x: teacher(as_float(x)),
@@ -244,7 +255,7 @@ def distill_folder(
             teacher,
             images,
             labels,
-            generated,
+            pool,
             distill_config,
             augmentation,
             checkpoint_dir=out / "training",
@@ -268,6 +279,8 @@ def distill_folder(
             "supports_per_class": {c: len(supports[c]) for c in classes},
             "generated": len(generated),
             "base": 0 if base_images is None else len(base_images),
+            "base_use": settings.base_use,
+            "retrieved": retrieved,
             "init": settings.init,
             "student": {
                 "arch": settings.student.arch,

@@ -200,10 +200,11 @@ class UnlabeledPool:
     def _embed(self, images: torch.Tensor) -> torch.Tensor:
         return F.normalize(self.backbone.embed(as_float(images)), dim=1)
 
-    def nearest(self, queries: torch.Tensor, count: int) -> torch.Tensor:
-        """Indices of the `count` pool images nearest to the mean similarity of the queries'
-        embeddings, taken round-robin so each query gets its own neighbours."""
-        similarity = queries @ self.embeddings.T  # (K, M)
+    @torch.no_grad()
+    def nearest(self, supports: torch.Tensor, count: int) -> torch.Tensor:
+        """Indices of the `count` pool images nearest to the supports (K, 3, H, W) under the
+        backbone's features, taken round-robin so each support gets its own neighbours."""
+        similarity = self._embed(supports) @ self.embeddings.T  # (K, M)
         ranked = similarity.argsort(1, descending=True)
         chosen: list[int] = []
         seen: set[int] = set()
@@ -360,9 +361,8 @@ class TaskRunner:
         s = self.settings
         if kind == "retrieval":
             images, labels = self.supports_tensor(task)
-            with torch.no_grad(), stages.stage("retrieval"):
-                queries = F.normalize(self.backbone.embed(images), dim=1)
-                picks = self.unlabeled.nearest(queries, s.generation.num * len(task.classes))
+            with stages.stage("retrieval"):
+                picks = self.unlabeled.nearest(images, s.generation.num * len(task.classes))
             return self._uint8(self.unlabeled.images[picks])
         if kind == "augment":
             config = self.generate_config("tint", 0.0, task)
