@@ -211,6 +211,16 @@ CASES = {
             )
         ],
     ),
+    "tint data glyphs --split base --instances 4 --out base-glyphs     # 733 classes x 4": Case(
+        "classes",
+        [
+            ("--instances 4", "--instances 1"),
+            (
+                "--base base-glyphs",
+                "--base base-glyphs --num 4 --distill-steps 20 --ti-steps 5 --ddim-steps 3 --quiet",
+            ),
+        ],
+    ),
     '{"arch": "conv4", "width": 1.0,': Case("classes", file="my-student/student.json"),
     "import json": Case("classes"),
     "tint generate my-classes --out more-glyphs": Case(

@@ -154,8 +154,12 @@ def run(settings: DistillSettings, options: Options) -> None:
     with options.cluster() as cluster:
         report = distill_folder(settings, options.resume, not options.quiet, cluster)
     s = report["student"]
+    mined = ""
+    if report["base"]:
+        used = report["retrieved"] if report["base_use"] == "nearest" else report["base"]
+        mined = f" and {used} of {report['base']} base images"
     print(
-        f"{len(report['classes'])} classes, {report['generated']} generated images -> "
+        f"{len(report['classes'])} classes, {report['generated']} generated images{mined} -> "
         f"{s['arch']} student, {s['parameters']:,} parameters ({s['size_kb']} KB), "
         f"{s['images_per_s']:,} images/s"
     )
