@@ -257,6 +257,9 @@ CASES = {
         ],
     ),
     "tint plan glyphs-1shot --half-width 0.02": Case("benchmark"),
+    "tint benchmark --config glyphs-1shot/run.json --distill-steps 1600 --out glyphs-1shot-1600": (
+        Case("benchmark", [("--distill-steps 1600", "--distill-steps 20 --quiet")])
+    ),
     'tint plan glyphs-1shot --half-width 0.03 --method "tint - supports"': Case("benchmark"),
     "tint benchmark --dataset glyphs --hard --shots 1 --episodes 4 --methods teacher,supports,tint "
     "--out bench-ray --ray": Case(

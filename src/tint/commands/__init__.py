@@ -60,6 +60,7 @@ def commands() -> list[Command]:
     from tint.commands import (
         bench,
         benchmark,
+        curve,
         data,
         demo,
         distill,
@@ -76,6 +77,7 @@ def commands() -> list[Command]:
         distill.COMMAND,
         benchmark.COMMAND,
         plan.COMMAND,
+        curve.COMMAND,
         bench.COMMAND,
         *pretrain.COMMANDS,
         data.COMMAND,

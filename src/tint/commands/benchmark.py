@@ -27,12 +27,12 @@ def print_benchmark(results: dict, out: str | None) -> None:
     """The summary of a benchmark's results.json, as `tint benchmark` prints it."""
     run = results["settings"]
     print(f"{len(results['episodes'])} episodes, {run['ways']}-way {run['shots']}-shot")
-    width = max(10, *(len(m) for m in results["summary"]))
+    width = max([10, *(len(m) for m in results["summary"])])
     for method, s in results["summary"].items():
         ci = s["ci95"]
         interval = f"[{ci[0]:.3f}, {ci[1]:.3f}]" if ci else ""
         print(f"  {method:<{width}} {s['accuracy']:.3f} {interval}")
-    width = max(20, *(len(pair) for pair in results["paired"]))
+    width = max([20, *(len(pair) for pair in results["paired"])])
     for pair, d in results["paired"].items():
         ci = d["ci95"]
         print(f"  {pair:<{width}} {d['mean']:+.3f} [{ci[0]:+.3f}, {ci[1]:+.3f}]")

@@ -42,7 +42,13 @@ from tint.io.storage import read_json, write_json, write_png
 from tint.models.students import Student, StudentChoice, check_arch, check_pretrained
 from tint.models.teachers import Backbone, TeacherConfig
 from tint.models.teachers import specialize as specialize_teacher
-from tint.train.distill import DistillConfig, distill, labelled_views, student_generation
+from tint.train.distill import (
+    DistillConfig,
+    distill,
+    labelled_views,
+    pool_views,
+    student_generation,
+)
 
 SOURCES = ("tint", "ti", "augment", "retrieval", "base")
 DIFFUSION = ("tint", "ti", "augment")  # sources that need the diffusion model
@@ -260,6 +266,7 @@ class TaskRunner:
         self.backbone, self.settings, self.model = backbone, settings, model
         self.unlabeled, self.progress = unlabeled, progress
         self.pretrained = settings.student_pretrained or pretrained
+        self._labelled: dict[tuple, tuple[torch.Tensor, torch.Tensor]] = {}
         self.view_size = backbone.input_size
         self.augmentation = AugmentConfig.for_teacher(backbone.kind)
 
@@ -283,6 +290,7 @@ class TaskRunner:
         self.check(parsed)
         folder = Path(folder)
         results, teacher = {}, None
+        self._labelled = {}  # the pools' labelled views, shared by the students of this task
         for method in parsed:
             path = result_file(folder, method.name)
             if path.is_file():
@@ -417,19 +425,28 @@ class TaskRunner:
         if s.init(method) == "pretrained":
             student.init_from(self.pretrained)
         images, labels = self.supports_tensor(task)
+        config = dataclasses.replace(
+            s.distill, seed=seeds.seed_of(s.seed, task.seed, "distill", width=4)
+        )
+        labelled = None
+        if pool is not None and config.views:
+            key = tuple(n for k, n in zip(method.sources, method.spelled) if k != "base")
+            if key not in self._labelled:
+                with stages.stage("distillation"):
+                    self._labelled[key] = pool_views(teacher, pool, config, self.augmentation)
+            labelled = self._labelled[key]
         state = distill(
             student,
             teacher if pool is not None or base is not None else None,
             images,
             labels,
             pool,
-            dataclasses.replace(
-                s.distill, seed=seeds.seed_of(s.seed, task.seed, "distill", width=4)
-            ),
+            config,
             self.augmentation,
             progress=self.progress,
             desc=f"student ({method.name})",
             base=base,
+            labelled=labelled,
         )
         return student, state["precision"]
 

@@ -148,6 +148,15 @@ def labelled_views(
     return torch.cat(views), torch.cat(logits)
 
 
+def pool_views(
+    teacher, pool: torch.Tensor, config: DistillConfig, augmentation: AugmentConfig
+) -> tuple[torch.Tensor, torch.Tensor]:
+    """The `config.views` labelled views of `pool` a student learns from (`labelled_views`):
+    the same for every student of one teacher, pool and seed, so they can share them."""
+    g = seeds.generator(config.seed, "distill-views")
+    return labelled_views(lambda x: teacher(as_float(x)), pool, config.views, g, augmentation)
+
+
 def distill(
     student: Student,
     teacher,
@@ -160,6 +169,7 @@ def distill(
     progress: bool = True,
     desc: str = "distilling",
     base: tuple[torch.Tensor, torch.Tensor] | None = None,
+    labelled: tuple[torch.Tensor, torch.Tensor] | None = None,
 ) -> dict:
     """Train `student` (in place) for `config.steps`.
 
@@ -172,6 +182,8 @@ def distill(
         checkpoint_dir: where to checkpoint every `config.checkpoint_every` steps and resume from.
         base: a base pool the teacher has labelled: uint8 views and the teacher's logits on
             each (`labelled_views`), `config.base_batch` of them in every step's KD term.
+        labelled: the pool's `pool_views`, where another student of the same teacher, pool and
+            seed made them already.
     Returns:
         the final state: step, seconds, recent loss, and the precision it trained in.
     """
@@ -189,10 +201,7 @@ def distill(
 
     if pool is not None and config.views:
         with stage("distillation"):
-            g = seeds.generator(config.seed, "distill-views")
-            views, targets = labelled_views(
-                lambda x: teacher(as_float(x)), pool, config.views, g, augmentation
-            )
+            views, targets = labelled or pool_views(teacher, pool, config, augmentation)
 
     def pool_batch(g: torch.Generator) -> tuple[torch.Tensor, torch.Tensor]:
         if config.views:

@@ -1,0 +1,152 @@
+"""Curves: how accuracy moves with one setting, from benchmark runs that differ in it alone.
+
+A curve is read from committed or finished `tint benchmark` runs: the same dataset, split,
+episodes and every other setting, one value of the setting X each (images per class, the
+students' steps, ...). Each method's accuracy at each value is taken over the episodes every
+run has finished, with its 95% interval, and its paired difference to the previous value, so
+that a point is compared with its neighbour on the same episodes."""
+
+from __future__ import annotations
+
+import math
+from pathlib import Path
+
+from PIL import Image, ImageDraw
+
+from tint.errors import TintError
+from tint.eval import variance
+from tint.io.storage import read_json, read_json_object
+
+MAY_DIFFER = ("out", "episodes", "methods")  # what runs of one curve may differ in besides X
+COLOURS = [(31, 119, 180), (255, 127, 14), (44, 160, 44), (214, 39, 40), (148, 103, 189)]
+COLOURS += [(140, 86, 75), (227, 119, 194), (127, 127, 127), (188, 189, 34), (23, 190, 207)]
+
+
+def _lookup(settings: dict, dotted: str):
+    value = settings
+    for key in dotted.split("."):
+        if not isinstance(value, dict) or key not in value:
+            raise TintError(f"run.json has no setting {dotted!r}")
+        value = value[key]
+    return value
+
+
+def _without(settings: dict, dotted: str) -> dict:
+    """`settings` with X and what a curve's runs may differ in left out."""
+    head, _, rest = dotted.partition(".")
+    out = {k: v for k, v in settings.items() if k not in MAY_DIFFER and (rest or k != head)}
+    if rest:
+        out[head] = _without(settings[head], rest)
+    return out
+
+
+def read_curve(runs: list[str | Path], x: str, methods: list[str] | None = None) -> dict:
+    """The curve of setting `x` (dotted, as in run.json: "setup.generation.num") over `runs`.
+
+    Returns {"x", "runs", "episodes", "methods", "points": [{"value", "run", "methods": {m:
+    {"accuracy", "ci95", "minus_previous"}}}]}, points in increasing value."""
+    if len(runs) < 2:
+        raise TintError("a curve needs at least 2 runs")
+    loaded = []
+    for run in runs:
+        run = Path(run)
+        settings = read_json_object(run / "run.json", "run settings")
+        results = read_json_object(run / "results.json", "benchmark results")
+        episodes = read_json(run / "episodes.json", "episodes")["episodes"]
+        loaded.append((run, settings, results, episodes))
+    values = [_lookup(settings, x) for _, settings, _, _ in loaded]
+    first = loaded[0]
+    for run, settings, _, _ in loaded[1:]:
+        if _without(settings, x) != _without(first[1], x):
+            raise TintError(f"{run} and {first[0]} differ in more than {x}: not one curve")
+    if len(set(map(repr, values))) != len(values):
+        raise TintError(f"two runs have the same {x}")
+    done = min(len(results["episodes"]) for _, _, results, _ in loaded)
+    drawn = [episodes[:done] for *_, episodes in loaded]
+    if any(d != drawn[0] for d in drawn) or done < 2:
+        raise TintError("the runs do not share at least 2 finished episodes")
+    common = [set(results["episodes"][0]["methods"]) for _, _, results, _ in loaded]
+    chosen = methods or [
+        m for m in loaded[0][2]["episodes"][0]["methods"] if m in set.intersection(*common)
+    ]
+    for m in chosen:
+        if not all(m in c for c in common):
+            raise TintError(f"method {m!r} is not in every run")
+    order = sorted(range(len(loaded)), key=lambda i: values[i])
+    points, previous = [], None
+    for i in order:
+        run, _, results, _ = loaded[i]
+        counts = {
+            m: [
+                (e["methods"][m]["correct"], e["methods"][m]["total"])
+                for e in results["episodes"][:done]
+            ]
+            for m in chosen
+        }
+        point = {"value": values[i], "run": str(run), "methods": {}}
+        for m in chosen:
+            s = variance.summarize(counts[m])
+            entry = {"accuracy": s["accuracy"], "ci95": s["ci95"], "minus_previous": None}
+            if previous is not None:
+                d = variance.paired_difference(counts[m], previous[m])
+                entry["minus_previous"] = {"mean": d["mean"], "ci95": d["ci95"]}
+            point["methods"][m] = entry
+        points.append(point)
+        previous = counts
+    return {"x": x, "runs": len(runs), "episodes": done, "methods": chosen, "points": points}
+
+
+def table_rows(curve: dict) -> list[list[str]]:
+    """The curve as rows of text: method, value, accuracy with its interval, and the paired
+    difference to the previous value (points)."""
+    rows = []
+    for m in curve["methods"]:
+        for point in curve["points"]:
+            p = point["methods"][m]
+            lo, hi = p["ci95"]
+            step = ""
+            if p["minus_previous"] is not None:
+                mean, (a, b) = p["minus_previous"]["mean"], p["minus_previous"]["ci95"]
+                step = f"{mean * 100:+.1f} [{a * 100:+.1f}, {b * 100:+.1f}]"
+            accuracy = f"{p['accuracy']:.1%} [{lo * 100:.1f}, {hi * 100:.1f}]"
+            rows.append([f"`{m}`", str(point["value"]), accuracy, step])
+    return rows
+
+
+def plot(curve: dict, size: tuple[int, int] = (640, 400)) -> Image.Image:
+    """Accuracy (0 to 1) against the setting, one line per method with its intervals; the x axis
+    is logarithmic where every value is positive."""
+    width, height = size
+    left, right, top, bottom = 60, 190, 20, 50
+    values = [p["value"] for p in curve["points"]]
+    logarithmic = all(isinstance(v, (int, float)) and v > 0 for v in values)
+    scale = [math.log(v) for v in values] if logarithmic else list(range(len(values)))
+    lo, hi = min(scale), max(scale)
+
+    def px(i: int) -> float:
+        return left + 20 + (width - left - right - 40) * (scale[i] - lo) / ((hi - lo) or 1)
+
+    def py(a: float) -> float:
+        return top + (height - top - bottom) * (1 - a)
+
+    image = Image.new("RGB", size, "white")
+    draw = ImageDraw.Draw(image)
+    draw.line([(left, top), (left, height - bottom), (width - right, height - bottom)], "black")
+    for tick in (0.0, 0.2, 0.4, 0.6, 0.8, 1.0):
+        draw.line([(left - 4, py(tick)), (left, py(tick))], "black")
+        draw.text((left - 34, py(tick) - 6), f"{tick:.1f}", "black")
+    for i, value in enumerate(values):
+        draw.line([(px(i), height - bottom), (px(i), height - bottom + 4)], "black")
+        draw.text((px(i) - 8, height - bottom + 8), str(value), "black")
+    draw.text((left, height - 18), f"{curve['x']} ({curve['episodes']} episodes)", "black")
+    for k, m in enumerate(curve["methods"]):
+        colour = COLOURS[k % len(COLOURS)]
+        points = [(px(i), py(p["methods"][m]["accuracy"])) for i, p in enumerate(curve["points"])]
+        draw.line(points, colour, width=2)
+        for i, p in enumerate(curve["points"]):
+            a, b = p["methods"][m]["ci95"]
+            draw.line([(px(i), py(a)), (px(i), py(b))], colour)
+            x, y = points[i]
+            draw.ellipse([x - 3, y - 3, x + 3, y + 3], colour)
+        draw.text((width - right + 12, top + 16 * k), m, colour)
+    return image

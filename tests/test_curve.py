@@ -1,0 +1,93 @@
+"""`tint curve`: accuracy against one setting, from benchmark runs that differ in it alone."""
+
+import json
+
+import pytest
+from PIL import Image
+
+from tint.cli import main
+from tint.eval.variance import paired_difference, summarize
+
+FAST = ["--ways", "3", "--shots", "1", "--queries", "4", "--quiet"]
+
+
+@pytest.fixture(scope="module")
+def runs(tmp_path_factory):
+    """Three runs of one benchmark at 5, 10 and 20 student steps; the 20-step one stops after
+    2 of the others' 3 episodes."""
+    root = tmp_path_factory.mktemp("curve")
+    made = {}
+    for steps, episodes in ((10, 3), (5, 3), (20, 2)):
+        out = root / f"steps{steps}"
+        args = ["benchmark", "--dataset", "glyphs", "--methods", "teacher,supports"]
+        args += ["--out", out, "--episodes", episodes, "--distill-steps", steps, *FAST]
+        assert main([str(a) for a in args]) == 0
+        made[steps] = out
+    return root, made
+
+
+def _counts(run, method: str, episodes: int):
+    results = json.loads((run / "results.json").read_text())
+    return [
+        (e["methods"][method]["correct"], e["methods"][method]["total"])
+        for e in results["episodes"][:episodes]
+    ]
+
+
+def test_a_curve_is_each_runs_accuracy_over_the_episodes_all_finished(runs, capsys):
+    root, made = runs
+    out = root / "curve"
+    listed = ",".join(str(made[s]) for s in (10, 20, 5))
+    assert main(["curve", "--runs", listed, "--x", "setup.distill.steps", "--out", str(out)]) == 0
+    printed = capsys.readouterr().out
+    curve = json.loads((out / "curve.json").read_text())
+    assert curve["episodes"] == 2 and curve["methods"] == ["teacher", "supports"]
+    assert [p["value"] for p in curve["points"]] == [5, 10, 20]
+    for i, point in enumerate(curve["points"]):
+        for method in ("teacher", "supports"):
+            counts = _counts(made[point["value"]], method, 2)
+            got = point["methods"][method]
+            assert got["accuracy"] == pytest.approx(summarize(counts)["accuracy"])
+            if i == 0:
+                assert got["minus_previous"] is None
+            else:
+                before = _counts(made[curve["points"][i - 1]["value"]], method, 2)
+                expected = paired_difference(counts, before)["mean"]
+                assert got["minus_previous"]["mean"] == pytest.approx(expected)
+    assert Image.open(out / "curve.png").size == (640, 400)
+    assert "<table>" in (out / "report.html").read_text()
+    assert "| `supports` | 20 |" in printed
+
+
+@pytest.mark.parametrize(
+    ("case", "named"),
+    [
+        ("one run", "a curve needs at least 2 runs"),
+        ("another setting differs", "differ in more than setup.distill.steps"),
+        ("no such setting", "run.json has no setting 'setup.nope'"),
+        ("a method not in every run", "method 'tint' is not in every run"),
+    ],
+)
+def test_runs_that_are_not_one_curve_are_one_line_and_write_nothing(
+    runs, case, named, tmp_path, capsys
+):
+    _, made = runs
+    x, methods = "setup.distill.steps", []
+    listed = [made[5], made[10]]
+    if case == "one run":
+        listed = [made[5]]
+    elif case == "another setting differs":
+        other = tmp_path / "other"
+        args = ["benchmark", "--dataset", "glyphs", "--methods", "teacher,supports", "--out"]
+        args += [other, "--episodes", 2, "--distill-steps", 40, "--distill-lr", 1e-2, *FAST]
+        assert main([str(a) for a in args]) == 0
+        listed.append(other)
+    elif case == "no such setting":
+        x = "setup.nope"
+    else:
+        methods = ["--methods", "tint"]
+    argv = ["curve", "--runs", ",".join(map(str, listed)), "--x", x, "--out"]
+    code = main([*argv, str(tmp_path / "out"), *methods])
+    err = capsys.readouterr().err
+    assert code == 1 and len(err.strip().splitlines()) == 1 and named in err, err
+    assert not (tmp_path / "out").exists()
