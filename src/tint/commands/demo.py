@@ -5,8 +5,10 @@ Five novel glyph classes (never seen by the shipped models) that look alike (a h
 random class and the four most like it under the teacher's features), one support each: the
 shipped base teacher is specialised on the supports (prototype head); a student is trained on the
 supports alone; the shipped diffusion model is specialised with TINT and generates new images of
-each class, which the teacher labels and a second student learns from. All three are scored on
-the episode's 15 held-out queries per class. The episode is episode 0 of the committed benchmark
+each class, which the teacher labels and a second student learns from, and a third that starts
+from the glyph world's base-pretrained student (the recipe without base images,
+docs/RESULTS.md). All four are scored on the episode's 15 held-out queries per class. The
+episode is episode 0 of the committed benchmark
 (`benchmarks/glyphs-hard-1shot`), made cheaper (fewer generated images, fewer student
 and textual-inversion steps) so that it runs in a few minutes; one episode says little, so the
 benchmark's summary is printed beside it. Writes OUT/report.html and
@@ -22,7 +24,7 @@ from pathlib import Path
 import torch
 
 from tint.commands import Command, Options
-from tint.commands.world import ASSETS, DEFAULT_MODEL, DEFAULT_TEACHER
+from tint.commands.world import ASSETS, DEFAULT_MODEL, DEFAULT_TEACHER, shipped_student
 from tint.config import group, setting, to_dict
 from tint.data.datasets import open_dataset
 from tint.data.episodes import sample_episode
@@ -40,8 +42,13 @@ from tint.models.students import Student, StudentConfig
 from tint.models.teachers import load_backbone
 from tint.train.distill import DistillConfig, student_generation
 
-METHODS = ["teacher", "supports", "tint"]
-NAMES = {"teacher": "teacher", "supports": "supports-only student", "tint": "TINT student"}
+METHODS = ["teacher", "supports", "tint", "tint@pretrained"]
+NAMES = {
+    "teacher": "teacher",
+    "supports": "supports-only student",
+    "tint": "TINT student",
+    "tint@pretrained": "TINT student, pretrained",
+}
 # The committed benchmark the demo's episode is taken from, summarised (see `benchmark_summary`).
 BENCHMARK = ASSETS / "benchmark-glyphs-hard-1shot.json"
 
@@ -91,7 +98,13 @@ def run_demo(settings: DemoSettings, progress: bool = True) -> dict:
         episode = sample_episode(dataset, ways, shots, queries, seed, settings.episode, similarity)
         task = load_task(dataset, episode, out / "supports", backbone.input_size, seed)
         model = DiffusionModel.load(DEFAULT_MODEL)
-        runner = TaskRunner(backbone, settings.setup, model=model, progress=progress)
+        runner = TaskRunner(
+            backbone,
+            settings.setup,
+            model=model,
+            progress=progress,
+            pretrained=shipped_student(settings.setup.student.arch),
+        )
         results = runner.run(task, METHODS, out)
 
         speed = _speeds(backbone, task)
@@ -138,7 +151,9 @@ def benchmark_summary(results: dict, source: str) -> dict:
         "student_steps": s["setup"]["distill"]["steps"],
         "null_blend": s["setup"]["generation"]["null_blend"],
         "accuracy": {
-            m: [results["summary"][m]["accuracy"], *results["summary"][m]["ci95"]] for m in METHODS
+            m: [results["summary"][m]["accuracy"], *results["summary"][m]["ci95"]]
+            for m in METHODS
+            if m in results["summary"]
         },
         "tint_minus_supports": [
             results["paired"]["tint - supports"]["mean"],
@@ -155,7 +170,7 @@ def _speeds(backbone, task) -> dict[str, float]:
     with torch.no_grad():
         backbone_speed = images_per_second(backbone.embed, images, min_seconds=0.5)
         student_speed = images_per_second(student, images, min_seconds=0.5)
-    return {"teacher": backbone_speed, "supports": student_speed, "tint": student_speed}
+    return {"teacher": backbone_speed, **{m: student_speed for m in METHODS[1:]}}
 
 
 def _picture_rows(out: Path, task) -> list[list]:
@@ -253,8 +268,9 @@ COMMAND = Command(
     description="A few minutes on a laptop CPU: specialises the shipped base teacher to 5 "
     "novel glyph classes from 1 support each, trains a student on the supports alone, "
     "specialises the shipped diffusion model with TINT, generates new images, distils the "
-    "teacher into a second student on them, and scores all three on 15 held-out queries per "
-    "class; prints the table beside the committed benchmark and writes "
+    "teacher into a second student on them and into a third that starts from the shipped "
+    "base-pretrained student, and scores all four on 15 held-out queries per class; prints "
+    "the table beside the committed benchmark and writes "
     "OUT/report.html.",
     settings=DemoSettings,
     base=DemoSettings,
