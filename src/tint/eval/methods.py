@@ -73,7 +73,7 @@ class Method:
     spelled: tuple[str, ...] = ()  # the same as written ("tint:0.3"), naming their folders
     alpha: float | None = None  # tint:A
     random_alpha: bool = False  # tint:random
-    init: str | None = None  # from INITS; None: the settings' `student_start`
+    init: str | None = None  # from INITS; None: the settings' `student_init`
 
     @property
     def teacher(self) -> bool:
