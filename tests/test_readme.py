@@ -796,3 +796,25 @@ def test_the_results_tables_are_the_committed_val_pilots():
         cells = [difference(counts(f, a), counts(f, b)) for f in RECIPE_PILOTS]
         row = f"| `{a}` minus `{b}` | {cells[0]} | {cells[1]} |"
         assert row in page, row
+
+
+RESULTS_CURVES = [  # docs/RESULTS.md's curves: the setting and the committed val runs of each
+    ("setup.generation.num", ("glyphs-val-recipe-1shot", "glyphs-val-curve-1shot-num160")),
+]
+
+
+def test_the_results_curves_are_the_committed_val_runs():
+    """docs/RESULTS.md's curves: `tint curve`'s rows over the committed val runs they name."""
+    from tint.eval.curve import read_curve, table_rows
+
+    page = page_rows("docs/RESULTS.md")
+    for x, folders in RESULTS_CURVES:
+        curve = read_curve([ROOT / "benchmarks" / f for f in folders], x)
+        for row in table_rows(curve):
+            line = f"| {' | '.join(row)} |"
+            assert " ".join(line.split()) in page, line
+    text = " ".join((ROOT / "docs" / "RESULTS.md").read_text().split())
+    run = "glyphs-val-curve-1shot-num160"
+    for a, b in (("tint", "ti"), ("tint@pretrained", "ti@pretrained")):
+        said = f"`{a}` minus `{b}` {'is ' if a == 'tint' else ''}"
+        assert said + difference(counts(run, a), counts(run, b)) in text, (a, b)
