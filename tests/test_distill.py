@@ -173,9 +173,7 @@ def test_a_base_pool_labelled_once_teaches_the_student_the_teacher_on_it(generat
     teacher, supports, labels = task
     base = generated[:48]
     g = torch.Generator().manual_seed(0)
-    views, logits = labelled_views(
-        lambda x: teacher.logits(x.float() / 255), base, 2, g, AugmentConfig()
-    )
+    views, logits = labelled_views(teacher.logits, base, 2, g, AugmentConfig())
     assert views.dtype == torch.uint8 and len(views) == len(logits) == 2 * 48
     torch.testing.assert_close(logits, teacher.logits(views.float() / 255))
     config = DistillConfig(steps=80, base_batch=24, warmup=10, precision="float32")

@@ -23,7 +23,7 @@ from tint.commands import Command, Options
 from tint.commands.world import DEFAULT_MODEL, DEFAULT_TEACHER, shipped_student
 from tint.config import SettingError, check_all, group, setting, to_dict
 from tint.data.augment import AugmentConfig
-from tint.data.images import LabelledImage, as_float, find_class_folders, load_rgb, to_tensor
+from tint.data.images import LabelledImage, find_class_folders, load_rgb, to_tensor
 from tint.diffusion.generation import GenerateConfig
 from tint.diffusion.model import DiffusionModel
 from tint.diffusion.pipeline import generate
@@ -247,13 +247,7 @@ def distill_folder(
             pool, retrieved = torch.cat([generated, base_images[picks]]), len(picks)
         elif base_images is not None:
             g = seeds.generator(seed, "base-views")
-            base = labelled_views(
-                lambda x: teacher(as_float(x)),
-                base_images,
-                distill_config.base_views,
-                g,
-                augmentation,
-            )
+            base = labelled_views(teacher, base_images, distill_config.base_views, g, augmentation)
         state = distill(
             student,
             teacher,

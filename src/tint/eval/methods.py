@@ -266,7 +266,6 @@ class TaskRunner:
         self.backbone, self.settings, self.model = backbone, settings, model
         self.unlabeled, self.progress = unlabeled, progress
         self.pretrained = settings.student_pretrained or pretrained
-        self._labelled: dict[tuple, tuple[torch.Tensor, torch.Tensor]] = {}
         self.view_size = backbone.input_size
         self.augmentation = AugmentConfig.for_teacher(backbone.kind)
 
@@ -290,7 +289,7 @@ class TaskRunner:
         self.check(parsed)
         folder = Path(folder)
         results, teacher = {}, None
-        self._labelled = {}  # the pools' labelled views, shared by the students of this task
+        shared = {}  # the pools' labelled views, made once for the students of this task
         for method in parsed:
             path = result_file(folder, method.name)
             if path.is_file():
@@ -305,13 +304,13 @@ class TaskRunner:
                 else:
                     pool = self.pool(task, method, folder)
                     base = self.base(teacher) if "base" in method.sources else None
-                    classify, precision = self.student(task, teacher, pool, base, method)
+                    classify, precision = self.student(task, teacher, pool, base, method, shared)
                     extra = {
                         "parameters": classify.num_parameters,
                         "pool": 0 if pool is None else len(pool),
                         "precision": precision,
                     }
-                    if method.uses(("base",)) or self.settings.init(method) != "scratch":
+                    if base is not None or self.settings.init(method) != "scratch":
                         extra["base"] = 0 if base is None else len(base[0])
                         extra["init"] = self.settings.init(method)
                 with torch.no_grad(), stages.stage("scoring"):
@@ -415,8 +414,11 @@ class TaskRunner:
     def _uint8(self, images: torch.Tensor) -> torch.Tensor:
         return (self._view(images) * 255).round().to(torch.uint8)
 
-    def student(self, task: Task, teacher, pool, base, method: Method) -> tuple[Student, str]:
-        """The method's student, distilled, and the precision it trained in."""
+    def student(
+        self, task: Task, teacher, pool, base, method: Method, shared: dict | None = None
+    ) -> tuple[Student, str]:
+        """The method's student, distilled, and the precision it trained in. `shared` keeps
+        each pool's labelled views for the task's other students of the same sources."""
         s = self.settings
         torch.manual_seed(seeds.seed_of(s.seed, task.seed, "student", width=4))
         student = Student(
@@ -431,10 +433,11 @@ class TaskRunner:
         labelled = None
         if pool is not None and config.views:
             key = tuple(n for k, n in zip(method.sources, method.spelled) if k != "base")
-            if key not in self._labelled:
+            shared = {} if shared is None else shared
+            if key not in shared:
                 with stages.stage("distillation"):
-                    self._labelled[key] = pool_views(teacher, pool, config, self.augmentation)
-            labelled = self._labelled[key]
+                    shared[key] = pool_views(teacher, pool, config, self.augmentation)
+            labelled = shared[key]
         state = distill(
             student,
             teacher if pool is not None or base is not None else None,

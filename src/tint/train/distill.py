@@ -136,14 +136,14 @@ def agreement(student: Student, teacher, images: torch.Tensor, temperature: floa
 def labelled_views(
     label, images: torch.Tensor, count: int, g: torch.Generator, augmentation: AugmentConfig
 ) -> tuple[torch.Tensor, torch.Tensor]:
-    """`count` augmented views of every image, as uint8, and `label`'s logits on each (as the
-    student will see it: rounded to uint8), views drawn from `g`."""
+    """`count` augmented views of every image, as uint8, and `label`'s logits on each (in
+    [0, 1] as the student will see it: rounded to uint8), views drawn from `g`."""
     views, logits = [], []
     for _ in range(count):
         for x in images.split(256):
             view = (augment(as_float(x), g, augmentation) * 255).round().to(torch.uint8)
             with stage("teacher_labels"):
-                logits.append(label(view))
+                logits.append(label(as_float(view)))
             views.append(view)
     return torch.cat(views), torch.cat(logits)
 
@@ -154,7 +154,7 @@ def pool_views(
     """The `config.views` labelled views of `pool` a student learns from (`labelled_views`):
     the same for every student of one teacher, pool and seed, so they can share them."""
     g = seeds.generator(config.seed, "distill-views")
-    return labelled_views(lambda x: teacher(as_float(x)), pool, config.views, g, augmentation)
+    return labelled_views(teacher, pool, config.views, g, augmentation)
 
 
 def distill(
