@@ -57,6 +57,13 @@ def test_a_curve_is_each_runs_accuracy_over_the_episodes_all_finished(runs, caps
     assert Image.open(out / "curve.png").size == (640, 400)
     assert "<table>" in (out / "report.html").read_text()
     assert "| `supports` | 20 |" in printed
+    for run in made.values():  # each run's own report shows the curve, and keeps it on resume
+        assert json.loads((run / "curves" / "setup.distill.steps.json").read_text()) == curve
+        assert "Against setup.distill.steps" in (run / "report.html").read_text()
+    rerun = ["benchmark", "--resume", "--config", str(made[5] / "run.json"), "--out", str(made[5])]
+    assert main([*rerun, "--episodes", "4", "--quiet"]) == 0
+    report = (made[5] / "report.html").read_text()
+    assert "4 episodes" in report and "Against setup.distill.steps" in report
 
 
 @pytest.mark.parametrize(

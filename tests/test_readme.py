@@ -261,6 +261,7 @@ CASES = {
         Case("benchmark", [("--distill-steps 1600", "--distill-steps 20 --quiet")])
     ),
     'tint plan glyphs-1shot --half-width 0.03 --method "tint - supports"': Case("benchmark"),
+    "tint sources glyphs-1shot --sources tint,retrieval,supports": Case("benchmark"),
     "tint benchmark --dataset glyphs --hard --shots 1 --episodes 4 --methods teacher,supports,tint "
     "--out bench-ray --ray": Case(
         "scaling",
@@ -818,3 +819,16 @@ def test_the_results_curves_are_the_committed_val_runs():
     for a, b in (("tint", "ti"), ("tint@pretrained", "ti@pretrained")):
         said = f"`{a}` minus `{b}` {'is ' if a == 'tint' else ''}"
         assert said + difference(counts(run, a), counts(run, b)) in text, (a, b)
+
+
+def test_the_results_sources_table_is_the_committed_measurement():
+    """docs/RESULTS.md's table of what each source's images are to the teacher: `tint sources`'
+    rows over the committed val measurement."""
+    from tint.eval.sources import table_lines
+
+    page = page_rows("docs/RESULTS.md")
+    measured = json.loads((ROOT / "benchmarks/glyphs-val-recipe-1shot/sources.json").read_text())
+    assert measured["sources"] == ["tint", "retrieval", "supports"]
+    assert len(measured["episodes"]) == 10
+    for line in table_lines(measured)[2:]:
+        assert " ".join(line.split()) in page, line

@@ -304,7 +304,7 @@ def add_flags(parser, cls: type, base, aliases: dict[str, str] | None = None) ->
     flags = {}
     for dotted, name, f, hint in leaves(cls):
         default = value_at(base, dotted)
-        unset = default is None or default is False or default == ""
+        unset = default is None or default is False or default == "" or default == []
         shown = "" if unset else f" (default {_text(default)})".replace("%", "%%")
         text = f.metadata.get("help", "").replace("%", "%%")  # argparse formats help with %
         kw = {"dest": dotted, "default": argparse.SUPPRESS, "help": text}

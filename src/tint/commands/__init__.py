@@ -1,7 +1,8 @@
 """The `tint` commands, one module each: its settings (a tree of dataclasses from which come its
 flags, what `--config FILE` may set and what a run saves in run.json) and what it runs.
 
-    generate  distill  benchmark  plan  bench  demo  pretrain  data  eval-model  info"""
+    generate  distill  benchmark  plan  curve  sources  bench  demo  pretrain  data  eval-model
+    info"""
 
 from __future__ import annotations
 
@@ -69,6 +70,7 @@ def commands() -> list[Command]:
         info,
         plan,
         pretrain,
+        sources,
     )
 
     return [
@@ -78,6 +80,7 @@ def commands() -> list[Command]:
         benchmark.COMMAND,
         plan.COMMAND,
         curve.COMMAND,
+        sources.COMMAND,
         bench.COMMAND,
         *pretrain.COMMANDS,
         data.COMMAND,

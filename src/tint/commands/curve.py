@@ -21,33 +21,32 @@ class CurveSettings:
         factory=list, help="comma-separated methods to draw (default: every one in all runs)"
     )
     out: str | None = setting(None, "output directory: curve.json, curve.png, report.html")
+    leave_runs: bool = setting(
+        False, "do not add the curve to each run's report.html (RUN/curves/X.json)"
+    )
 
 
 def run(settings: CurveSettings, options: Options) -> None:
-    from tint.eval.curve import plot, read_curve, table_rows
-    from tint.io.report import picture, table, write_report
+    from tint.eval.benchmark import rewrite_report
+    from tint.eval.curve import FOLDER, HEADERS, plot, read_curve, section, table_rows
+    from tint.io.report import write_report
     from tint.io.storage import write_json, write_png
 
     curve = read_curve(settings.runs, settings.x, settings.methods or None)
     out = Path(settings.out)
     out.mkdir(parents=True, exist_ok=True)
-    image = plot(curve)
     write_json(out / "curve.json", curve)
-    write_png(out / "curve.png", image)
-    headers = ["method", "value", "accuracy (95% interval)", "minus the previous value"]
-    rows = table_rows(curve)
-    write_report(
-        out / "report.html",
-        f"accuracy against {curve['x']}",
-        [
-            ("Curve", picture(image, f"{curve['episodes']} episodes in every run")),
-            ("Table", table(headers, [[c.strip("`") for c in r] for r in rows])),
-        ],
-    )
+    write_png(out / "curve.png", plot(curve))
+    write_report(out / "report.html", f"accuracy against {curve['x']}", [("Curve", section(curve))])
     print(f"{curve['x']}, {curve['episodes']} episodes in every run")
-    for line in [headers, ["---"] * 4, *rows]:
+    for line in [HEADERS, ["---"] * 4, *table_rows(curve)]:
         print(f"| {' | '.join(line)} |")
     print(f"wrote {out}/curve.json, curve.png, report.html")
+    if not settings.leave_runs:
+        for run in settings.runs:
+            write_json(Path(run) / FOLDER / f"{curve['x']}.json", curve)
+            rewrite_report(run)
+        print(f"added the curve to the report.html of {len(settings.runs)} runs")
 
 
 COMMAND = Command(
@@ -57,7 +56,8 @@ COMMAND = Command(
     "(images per class, the students' steps, ...) and give each method's accuracy at each "
     "value, with its 95% interval and its paired difference to the previous value over the "
     "episodes every run finished. Writes OUT/curve.json, OUT/curve.png and OUT/report.html, "
-    "and prints the table.",
+    "and prints the table. The curve also joins each run's own report.html "
+    "(RUN/curves/X.json; --leave-runs leaves the runs alone).",
     settings=CurveSettings,
     base=CurveSettings,
     run=run,

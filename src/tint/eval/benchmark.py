@@ -5,7 +5,8 @@
                                       images, one result file per method; see eval.methods)
     OUT/results.json, results.csv     per-episode counts, summary with 95% intervals, paired
                                       differences between methods
-    OUT/report.html                   the same for people, with a plot
+    OUT/report.html                   the same for people, with a plot, and the curves
+                                      `tint curve` added (OUT/curves/X.json)
     OUT/run.json                      the settings, checked by --resume
 
 Episode i is a function of (seed, i) alone, so every method sees the same episodes and a resumed
@@ -33,6 +34,7 @@ from tint.data.episodes import Episode, sample_episodes, write_episodes
 from tint.data.images import to_tensor
 from tint.diffusion.model import DiffusionModel, check_model_dir
 from tint.eval import variance
+from tint.eval.curve import run_curves, section
 from tint.eval.methods import (
     DIFFUSION,
     MINED,
@@ -48,7 +50,7 @@ from tint.eval.methods import (
 from tint.io.cluster import Cluster, failed, kept, run_tasks
 from tint.io.report import bar_chart, table, write_report
 from tint.io.run_folder import RunFolder
-from tint.io.storage import atomic_path, write_json
+from tint.io.storage import atomic_path, read_json_object, write_json
 from tint.models.teachers import load_backbone
 
 
@@ -190,7 +192,7 @@ class EpisodeRunner:
         model = DiffusionModel.load(paths.model, paths.device) if generative else None
         unlabeled = None
         if any(m.uses(MINED) for m in methods):
-            unlabeled = _unlabeled_pool(
+            unlabeled = unlabeled_pool(
                 settings.dataset, settings.base_pool, self.backbone, progress
             )
         self.runner = TaskRunner(
@@ -282,7 +284,7 @@ def _class_similarity(data, backbone, progress: bool, per_class: int) -> torch.T
     return means @ means.T
 
 
-def _unlabeled_pool(dataset: str, size: int, backbone, progress: bool) -> UnlabeledPool:
+def unlabeled_pool(dataset: str, size: int, backbone, progress: bool) -> UnlabeledPool:
     """What `retrieval` mines and `base` learns from: the base split (for glyphs, the diffusion
     model's own training classes): `size` images spread evenly over its classes, one at least."""
     base = open_dataset(dataset, "base")
@@ -341,6 +343,13 @@ def _write_results(out: Path, results: dict, run: dict) -> None:
     _write_html(out, results, run)
 
 
+def rewrite_report(out: str | Path) -> None:
+    """A finished or stopped run's report.html again, from its results, run.json and curves."""
+    out = Path(out)
+    run = read_json_object(out / "run.json", "run settings")
+    _write_html(out, read_json_object(out / "results.json", "benchmark results"), run)
+
+
 def _write_html(out: Path, results: dict, run: dict) -> None:
     summary, methods = results["summary"], run["methods"]
 
@@ -385,6 +394,7 @@ def _write_html(out: Path, results: dict, run: dict) -> None:
                 table(["method", "share"], [[m, v] for m, v in results["gap_closed"].items()]),
             )
         )
+    sections += [(f"Against {c['x']}", section(c)) for c in run_curves(out)]
     queries = "all remaining" if run["queries"] is None else run["queries"]
     title = (
         f"tint benchmark: {run['dataset']} ({run['split']}{', hard' if run['hard'] else ''}), "

@@ -15,8 +15,11 @@ from PIL import Image, ImageDraw
 
 from tint.errors import TintError
 from tint.eval import variance
+from tint.io.report import picture, table
 from tint.io.storage import read_json, read_json_object
 
+FOLDER = "curves"  # a run's curves, RUN/curves/X.json, shown in its report.html
+HEADERS = ["method", "value", "accuracy (95% interval)", "minus the previous value"]
 MAY_DIFFER = ("out", "episodes", "methods")  # what runs of one curve may differ in besides X
 COLOURS = [(31, 119, 180), (255, 127, 14), (44, 160, 44), (214, 39, 40), (148, 103, 189)]
 COLOURS += [(140, 86, 75), (227, 119, 194), (127, 127, 127), (188, 189, 34), (23, 190, 207)]
@@ -150,3 +153,15 @@ def plot(curve: dict, size: tuple[int, int] = (640, 400)) -> Image.Image:
             draw.ellipse([x - 3, y - 3, x + 3, y + 3], colour)
         draw.text((width - right + 12, top + 16 * k), m, colour)
     return image
+
+
+def section(curve: dict) -> str:
+    """The curve for a report: its plot, then its table."""
+    rows = [[c.strip("`") for c in r] for r in table_rows(curve)]
+    caption = f"accuracy against {curve['x']}, {curve['episodes']} episodes in every run"
+    return picture(plot(curve), caption) + table(HEADERS, rows)
+
+
+def run_curves(run: str | Path) -> list[dict]:
+    """The curves that `tint curve` added to a benchmark run, by setting."""
+    return [read_json(f, "curve") for f in sorted((Path(run) / FOLDER).glob("*.json"))]

@@ -244,6 +244,14 @@ def _accuracies(counts: list[tuple[int, int]]) -> tuple[list[float], list[int]]:
     return [c / n for c, n in counts], [n for _, n in counts]
 
 
+def mean_interval(values: list[float]) -> dict:
+    """{"mean", "ci95"}: the mean of per-episode values with its 95% Student-t interval."""
+    if len(values) < 2:
+        raise TintError(f"an interval needs at least 2 episodes, got {len(values)}")
+    mean, _, half = _t_interval(values)
+    return {"mean": mean, "ci95": [mean - half, mean + half]}
+
+
 def _t_interval(values: list[float]) -> tuple[float, float, float]:
     """(mean, sample variance, half-width of the 95% Student-t interval of the mean)."""
     P = len(values)
