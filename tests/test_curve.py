@@ -58,7 +58,9 @@ def test_a_curve_is_each_runs_accuracy_over_the_episodes_all_finished(runs, caps
     assert "<table>" in (out / "report.html").read_text()
     assert "| `supports` | 20 |" in printed
     for run in made.values():  # each run's own report shows the curve, and keeps it on resume
-        assert json.loads((run / "curves" / "setup.distill.steps.json").read_text()) == curve
+        assert (
+            json.loads((run / "curves" / "setup.distill.steps-5-10-20.json").read_text()) == curve
+        )
         assert "Against setup.distill.steps" in (run / "report.html").read_text()
     rerun = ["benchmark", "--resume", "--config", str(made[5] / "run.json"), "--out", str(made[5])]
     assert main([*rerun, "--episodes", "4", "--quiet"]) == 0

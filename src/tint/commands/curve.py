@@ -22,13 +22,21 @@ class CurveSettings:
     )
     out: str | None = setting(None, "output directory: curve.json, curve.png, report.html")
     leave_runs: bool = setting(
-        False, "do not add the curve to each run's report.html (RUN/curves/X.json)"
+        False, "do not add the curve to each run's report.html (RUN/curves/X-VALUES.json)"
     )
 
 
 def run(settings: CurveSettings, options: Options) -> None:
     from tint.eval.benchmark import rewrite_report
-    from tint.eval.curve import FOLDER, HEADERS, plot, read_curve, section, table_rows
+    from tint.eval.curve import (
+        FOLDER,
+        HEADERS,
+        curve_name,
+        plot,
+        read_curve,
+        section,
+        table_rows,
+    )
     from tint.io.report import write_report
     from tint.io.storage import write_json, write_png
 
@@ -44,7 +52,7 @@ def run(settings: CurveSettings, options: Options) -> None:
     print(f"wrote {out}/curve.json, curve.png, report.html")
     if not settings.leave_runs:
         for run in settings.runs:
-            write_json(Path(run) / FOLDER / f"{curve['x']}.json", curve)
+            write_json(Path(run) / FOLDER / curve_name(curve), curve)
             rewrite_report(run)
         print(f"added the curve to the report.html of {len(settings.runs)} runs")
 
@@ -57,7 +65,7 @@ COMMAND = Command(
     "value, with its 95% interval and its paired difference to the previous value over the "
     "episodes every run finished. Writes OUT/curve.json, OUT/curve.png and OUT/report.html, "
     "and prints the table. The curve also joins each run's own report.html "
-    "(RUN/curves/X.json; --leave-runs leaves the runs alone).",
+    "(RUN/curves/X-VALUES.json; --leave-runs leaves the runs alone).",
     settings=CurveSettings,
     base=CurveSettings,
     run=run,

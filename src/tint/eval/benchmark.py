@@ -6,7 +6,7 @@
     OUT/results.json, results.csv     per-episode counts, summary with 95% intervals, paired
                                       differences between methods
     OUT/report.html                   the same for people, with a plot, and the curves
-                                      `tint curve` added (OUT/curves/X.json)
+                                      `tint curve` added (OUT/curves/X-VALUES.json)
     OUT/run.json                      the settings, checked by --resume
 
 Episode i is a function of (seed, i) alone, so every method sees the same episodes and a resumed

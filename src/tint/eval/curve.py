@@ -18,7 +18,7 @@ from tint.eval import variance
 from tint.io.report import picture, table
 from tint.io.storage import read_json, read_json_object
 
-FOLDER = "curves"  # a run's curves, RUN/curves/X.json, shown in its report.html
+FOLDER = "curves"  # a run's curves, RUN/curves/X-VALUES.json, shown in its report.html
 HEADERS = ["method", "value", "accuracy (95% interval)", "minus the previous value"]
 MAY_DIFFER = ("out", "episodes", "methods")  # what runs of one curve may differ in besides X
 COLOURS = [(31, 119, 180), (255, 127, 14), (44, 160, 44), (214, 39, 40), (148, 103, 189)]
@@ -160,6 +160,12 @@ def section(curve: dict) -> str:
     rows = [[c.strip("`") for c in r] for r in table_rows(curve)]
     caption = f"accuracy against {curve['x']}, {curve['episodes']} episodes in every run"
     return picture(plot(curve), caption) + table(HEADERS, rows)
+
+
+def curve_name(curve: dict) -> str:
+    """The file a curve has in each of its runs: X and its values, as in
+    setup.distill.steps-5-10-20.json, so curves of one setting over other runs stay apart."""
+    return "-".join([curve["x"], *(str(p["value"]) for p in curve["points"])]) + ".json"
 
 
 def run_curves(run: str | Path) -> list[dict]:
