@@ -799,6 +799,22 @@ def test_the_results_tables_are_the_committed_val_pilots():
         assert row in page, row
 
 
+def test_the_base_batch_table_is_the_committed_val_runs():
+    """docs/RESULTS.md's choice of base images per step: paired differences of the committed
+    val runs at 16 and 256 against the 1-shot pilot's 64, on the same episodes."""
+    page = page_rows("docs/RESULTS.md")
+    for method in ("base", "base@pretrained"):
+        cells = [
+            difference(
+                counts(f"glyphs-val-base-batch{b}", method), counts(RECIPE_PILOTS[0], method)
+            )
+            for b in (16, 256)
+        ]
+        assert f"| `{method}` | {cells[0]} | {cells[1]} |" in page, (method, cells)
+    for b in (16, 256):
+        assert_first_episodes(f"glyphs-val-base-batch{b}", RECIPE_PILOTS[0])
+
+
 RESULTS_CURVES = [  # docs/RESULTS.md's curves: the setting and the committed val runs of each
     ("setup.generation.num", ("glyphs-val-recipe-1shot", "glyphs-val-curve-1shot-num160")),
 ]
