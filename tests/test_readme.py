@@ -862,6 +862,7 @@ NOVEL_PAIRS = [  # docs/RESULTS.md's paired comparisons on the novel classes, ea
     ("tint", "retrieval"),
     ("tint+retrieval@pretrained", "tint@pretrained"),
     ("tint+retrieval@pretrained", "base+tint@pretrained"),
+    ("tint+retrieval@pretrained", "base@pretrained"),
 ]
 HEADLINE = {  # the README's headline table: the method of each row and how the row names it
     "teacher": "teacher (the base teacher, a prototype head on the supports)",
