@@ -816,13 +816,21 @@ def test_the_base_batch_table_is_the_committed_val_runs():
 
 
 RESULTS_CURVES = [  # docs/RESULTS.md's curves: the setting and the committed val runs of each
-    ("setup.generation.num", ("glyphs-val-recipe-1shot", "glyphs-val-curve-1shot-num160")),
+    (
+        "setup.generation.num",
+        (
+            "glyphs-val-curve-1shot-num10",
+            "glyphs-val-recipe-1shot",
+            "glyphs-val-curve-1shot-num160",
+        ),
+    ),
+    ("setup.distill.steps", ("glyphs-val-recipe-1shot", "glyphs-val-curve-1shot-steps1600")),
 ]
 
 
 def test_the_results_curves_are_the_committed_val_runs():
     """docs/RESULTS.md's curves: `tint curve`'s rows over the committed val runs they name."""
-    from tint.eval.curve import read_curve, table_rows
+    from tint.eval.curve import FOLDER, curve_name, read_curve, table_rows
 
     page = page_rows("docs/RESULTS.md")
     for x, folders in RESULTS_CURVES:
@@ -830,6 +838,11 @@ def test_the_results_curves_are_the_committed_val_runs():
         for row in table_rows(curve):
             line = f"| {' | '.join(row)} |"
             assert " ".join(line.split()) in page, line
+        for folder in folders:  # each run's own report shows the curve
+            kept = ROOT / "benchmarks" / folder / FOLDER / curve_name(curve)
+            assert [p["methods"] for p in json.loads(kept.read_text())["points"]] == [
+                p["methods"] for p in curve["points"]
+            ], kept
     text = " ".join((ROOT / "docs" / "RESULTS.md").read_text().split())
     run = "glyphs-val-curve-1shot-num160"
     for a, b in (("tint", "ti"), ("tint@pretrained", "ti@pretrained")):
