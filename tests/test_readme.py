@@ -825,6 +825,15 @@ RESULTS_CURVES = [  # docs/RESULTS.md's curves: the setting and the committed va
         ),
     ),
     ("setup.distill.steps", ("glyphs-val-recipe-1shot", "glyphs-val-curve-1shot-steps1600")),
+    (
+        "setup.generation.num",
+        (
+            "glyphs-val-curve-1shot-num10",
+            "glyphs-val-recipe-1shot",
+            "glyphs-val-curve-1shot-num160",
+            "glyphs-val-curve-1shot-num640",
+        ),
+    ),
 ]
 
 
