@@ -44,7 +44,7 @@ def run(settings: SourcesSettings, options: Options) -> None:
     names = check_sources(settings.sources)
     folder = Path(settings.run)
     run_json = read_json_object(folder / "run.json", "run settings")
-    method_settings = run_settings(folder)
+    method_settings = run_settings(run_json, str(folder / "run.json"))
     backbone = load_backbone(run_json.get("teacher") or DEFAULT_TEACHER)
     model = None
     if needs_model(names):

@@ -218,9 +218,9 @@ def needs_model(names: list[str]) -> bool:
     return any(n != "supports" and parse_method(n).uses(DIFFUSION) for n in names)
 
 
-def run_settings(run: str | Path) -> MethodSettings:
-    """The method settings a benchmark run was made with."""
+def run_settings(settings: dict, where: str) -> MethodSettings:
+    """The method settings a benchmark run was made with, from its run.json (read from
+    `where`)."""
     from tint.config import from_dict
 
-    settings = read_json_object(Path(run) / "run.json", "run settings")
-    return from_dict(MethodSettings, settings["setup"], f"{run}/run.json", "setup")
+    return from_dict(MethodSettings, settings["setup"], where, "setup")
