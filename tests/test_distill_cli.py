@@ -100,8 +100,8 @@ def test_resume_reuses_the_finished_run(finished, capsys):
 
 
 def test_a_base_folder_and_the_shipped_pretrained_start(tmp_path):
-    """--base DIR: the --num images per class nearest the supports join the generated ones
-    (--base-use all: every one, beside them); --init pretrained: the student's backbone starts
+    """--base DIR: the --retrieval-num images per class nearest the supports join the generated
+    ones (--base-use all: every one, beside them); --init pretrained: the student's backbone starts
     as the glyph world's base-pretrained conv4 (a step at a negligible learning rate leaves its
     convolutions there)."""
     supports = _write_classes(tmp_path / "supports", 2)
@@ -112,10 +112,11 @@ def test_a_base_folder_and_the_shipped_pretrained_start(tmp_path):
     out = tmp_path / "out"
     args = ["distill", supports, "--out", out, "--num", "2", "--ti-steps", "2", "--ddim-steps"]
     args += ["2", "--distill-steps", "1", "--distill-lr", "1e-12", "--distill-warmup", "0"]
-    assert main([str(a) for a in [*args, "--base", base, "--init", "pretrained", "--quiet"]]) == 0
+    args += ["--base", base, "--retrieval-num", 3, "--init", "pretrained", "--quiet"]
+    assert main([str(a) for a in args]) == 0
     report = json.loads((out / "report.json").read_text())
     assert (report["base"], report["base_use"], report["init"]) == (12, "nearest", "pretrained")
-    assert report["retrieved"] == 2 * CLASSES
+    assert report["retrieved"] == 3 * CLASSES
     shipped = Student.from_pretrained(world.shipped_student("conv4"))
     student = Student.from_pretrained(out)
     for name, weight in shipped.backbone.state_dict().items():

@@ -10,16 +10,18 @@ from tint.commands import world
 from tint.eval.sources import Measured, measure
 from tint.models.teachers import load_backbone, specialize
 
-WAYS, NUM = 3, 4
+WAYS, NUM, RETRIEVED = 3, 4, 5
 
 
 @pytest.fixture(scope="module")
 def measured(tmp_path_factory):
-    """A 2-episode 3-way 2-shot run of tint, measured with retrieval and the supports."""
+    """A 2-episode 3-way 2-shot run of tint, measured with retrieval (--retrieval-num images
+    per class, not --num) and the supports."""
     out = tmp_path_factory.mktemp("sources") / "run"
     args = ["benchmark", "--dataset", "glyphs", "--methods", "teacher,tint", "--out", out]
     args += ["--episodes", 2, "--ways", WAYS, "--shots", 2, "--queries", 4, "--num", NUM]
     args += ["--ti-steps", 2, "--ddim-steps", 2, "--distill-steps", 5, "--base-pool", 733]
+    args += ["--retrieval-num", RETRIEVED]
     assert main([str(a) for a in [*args, "--quiet"]]) == 0
     assert main(["sources", str(out), "--sources", "tint,retrieval,supports", "--quiet"]) == 0
     return json.loads((out / "sources.json").read_text())
@@ -29,7 +31,8 @@ def test_every_source_is_measured_on_every_finished_episode(measured):
     assert measured["sources"] == ["tint", "retrieval", "supports"]
     assert [e["index"] for e in measured["episodes"]] == [0, 1]
     for episode in measured["episodes"]:
-        assert episode["tint"]["images"] == WAYS * NUM == episode["retrieval"]["images"]
+        assert episode["tint"]["images"] == WAYS * NUM
+        assert episode["retrieval"]["images"] == WAYS * RETRIEVED
         assert episode["supports"]["images"] == WAYS * 2
         # The teacher's prototypes are the supports' mean embeddings: it knows its supports.
         assert episode["supports"]["teacher_agrees"] == 1.0

@@ -75,10 +75,16 @@ class DistillSettings:
     )
     base_use: str = setting(
         "nearest",
-        "how the base folder serves: nearest (the --num per class nearest the supports under the "
-        "teacher's features join the generated images) or all (every image, the teacher "
+        "how the base folder serves: nearest (the --retrieval-num per class nearest the supports "
+        "under the teacher's features join the generated images) or all (every image, the teacher "
         "labelling --distill-base-views views of each, --distill-base-batch of them per step)",
         choices=("nearest", "all"),
+    )
+    retrieval_num: int | None = setting(
+        None,
+        "with --base-use nearest: the base images per class nearest the supports (default: "
+        "--num, as many as TINT's)",
+        minimum=1,
     )
     eval: str | None = setting(None, "held-out images in class folders: report accuracy on them")
     student: StudentChoice = group(StudentChoice, "the student", prefix="student")
@@ -243,7 +249,8 @@ def distill_folder(
         if base_images is not None and settings.base_use == "nearest":
             with stages.stage("retrieval"):
                 mined = UnlabeledPool(base_images, backbone)
-                picks = mined.nearest(images, config.num * len(classes))
+                count = settings.retrieval_num or config.num
+                picks = mined.nearest(images, count * len(classes))
             pool, retrieved = torch.cat([generated, base_images[picks]]), len(picks)
         elif base_images is not None:
             g = seeds.generator(seed, "base-views")

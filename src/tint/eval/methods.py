@@ -12,10 +12,10 @@ images of one or more sources, joined by "+" ("base+tint": the paper's recipe):
     retrieval  the nearest neighbours of the supports in the base pool (a dataset's base split)
     base       the whole base pool, `distill.base_batch` images of it in every step
 
-tint, ti, augment and retrieval give `generation.num` images per class each, drawn from
-uniformly together; base is a batch of its own beside them. "@pretrained" starts a method's
-student from a base-pretrained network (a new head), "@scratch" from fresh weights; a name
-without either starts as `student_init` says.
+tint, ti and augment give `generation.num` images per class each, retrieval `retrieval_num`
+(default: as many), drawn from uniformly together; base is a batch of its own beside them.
+"@pretrained" starts a method's student from a base-pretrained network (a new head), "@scratch"
+from fresh weights; a name without either starts as `student_init` says.
 
 A task's work lives in one folder: its supports as PNG, the specialisation shared by tint, ti and
 augment, the generated images, and one result file per finished method, so a method (or a
@@ -146,6 +146,12 @@ class MethodSettings:
     )
     teacher_head: TeacherConfig = group(
         TeacherConfig, "the teacher's prototype head", prefix="teacher", exclude=("seed",)
+    )
+    retrieval_num: int | None = setting(
+        None,
+        "retrieved images per class, alone or in a pool with generated ones (default: num, as "
+        "many as each generated source)",
+        minimum=1,
     )
     student_init: str = setting(
         "scratch",
@@ -369,7 +375,8 @@ class TaskRunner:
         if kind == "retrieval":
             images, labels = self.supports_tensor(task)
             with stages.stage("retrieval"):
-                picks = self.unlabeled.nearest(images, s.generation.num * len(task.classes))
+                count = s.retrieval_num or s.generation.num
+                picks = self.unlabeled.nearest(images, count * len(task.classes))
             return self._uint8(self.unlabeled.images[picks])
         if kind == "augment":
             config = self.generate_config("tint", 0.0, task)
