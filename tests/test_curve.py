@@ -1,6 +1,7 @@
 """`tint curve`: accuracy against one setting, from benchmark runs that differ in it alone."""
 
 import json
+import shutil
 
 import pytest
 from PIL import Image
@@ -66,6 +67,23 @@ def test_a_curve_is_each_runs_accuracy_over_the_episodes_all_finished(runs, caps
     assert main([*rerun, "--episodes", "4", "--quiet"]) == 0
     report = (made[5] / "report.html").read_text()
     assert "4 episodes" in report and "Against setup.distill.steps" in report
+
+
+def test_a_run_from_before_an_unset_setting_existed_joins_the_curve(runs, tmp_path):
+    """A run.json without a setting whose value is unset (None) in the others, as a run made
+    before that setting existed has, is the same run."""
+    _, made = runs
+    older = shutil.copytree(made[10], tmp_path / "older")
+    settings = json.loads((older / "run.json").read_text())
+    assert settings["setup"].pop("retrieval_num") is None
+    (older / "run.json").write_text(json.dumps(settings))
+    argv = ["curve", "--runs", f"{made[5]},{older}", "--x", "setup.distill.steps"]
+    assert main([*argv, "--out", str(tmp_path / "out"), "--leave-runs"]) == 0
+    curve = json.loads((tmp_path / "out" / "curve.json").read_text())
+    assert [p["value"] for p in curve["points"]] == [5, 10]
+    settings["setup"]["distill"]["lr"] = None  # unset where the others set it: another run
+    (older / "run.json").write_text(json.dumps(settings))
+    assert main([*argv, "--out", str(tmp_path / "again"), "--leave-runs"]) == 1
 
 
 @pytest.mark.parametrize(

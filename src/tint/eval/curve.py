@@ -43,6 +43,14 @@ def _without(settings: dict, dotted: str) -> dict:
     return out
 
 
+def _defined(settings: dict) -> dict:
+    """`settings` without the unset (None) ones at any depth: a run made before a setting with
+    no default value existed is the same as one made after it."""
+    return {
+        k: _defined(v) if isinstance(v, dict) else v for k, v in settings.items() if v is not None
+    }
+
+
 def read_curve(runs: list[str | Path], x: str, methods: list[str] | None = None) -> dict:
     """The curve of setting `x` (dotted, as in run.json: "setup.generation.num") over `runs`.
 
@@ -60,7 +68,7 @@ def read_curve(runs: list[str | Path], x: str, methods: list[str] | None = None)
     values = [_lookup(settings, x) for _, settings, _, _ in loaded]
     first = loaded[0]
     for run, settings, _, _ in loaded[1:]:
-        if _without(settings, x) != _without(first[1], x):
+        if _defined(_without(settings, x)) != _defined(_without(first[1], x)):
             raise TintError(f"{run} and {first[0]} differ in more than {x}: not one curve")
     if len(set(map(repr, values))) != len(values):
         raise TintError(f"two runs have the same {x}")
