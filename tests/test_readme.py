@@ -815,6 +815,28 @@ def test_the_base_batch_table_is_the_committed_val_runs():
         assert_first_episodes(f"glyphs-val-base-batch{b}", RECIPE_PILOTS[0])
 
 
+def test_the_mixing_table_is_the_committed_val_runs():
+    """docs/RESULTS.md's choice of the proportion of retrieved images in a pool: paired
+    differences of the committed val runs at 10 and 160 per class against the 1-shot pilot's 40
+    (its --num), on the same episodes."""
+    page = page_rows("docs/RESULTS.md")
+    for method in ("tint+retrieval", "tint+retrieval@pretrained"):
+        cells = [
+            difference(
+                counts(f"glyphs-val-mix-1shot-retrieval{n}", method),
+                counts(RECIPE_PILOTS[0], method),
+            )
+            for n in (10, 160)
+        ]
+        assert f"| `{method}` | {cells[0]} | {cells[1]} |" in page, (method, cells)
+    for n in (10, 160):
+        run = json.loads(
+            (ROOT / "benchmarks" / f"glyphs-val-mix-1shot-retrieval{n}" / "run.json").read_text()
+        )
+        assert run["setup"]["retrieval_num"] == n and run["setup"]["generation"]["num"] == 40
+        assert_first_episodes(f"glyphs-val-mix-1shot-retrieval{n}", RECIPE_PILOTS[0])
+
+
 RESULTS_CURVES = [  # docs/RESULTS.md's curves: the setting and the committed val runs of each
     (
         "setup.generation.num",
