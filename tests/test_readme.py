@@ -847,8 +847,19 @@ RESULTS_CURVES = [  # docs/RESULTS.md's curves: the setting and the committed va
             "glyphs-val-curve-1shot-num640",
         ),
     ),
-    ("setup.distill.steps", ("glyphs-val-recipe-1shot", "glyphs-val-curve-1shot-steps1600")),
+    (
+        "setup.distill.steps",
+        (
+            "glyphs-val-curve-1shot-steps100",
+            "glyphs-val-curve-1shot-steps200",
+            "glyphs-val-recipe-1shot",
+            "glyphs-val-curve-1shot-steps800",
+            "glyphs-val-curve-1shot-steps1600",
+        ),
+    ),
 ]
+STEPS_SAID = ["tint", "ti", "base", "tint+retrieval", "tint@pretrained", "base@pretrained"]
+STEPS_SAID += ["tint+retrieval@pretrained"]
 
 
 def test_the_results_curves_are_the_committed_val_runs():
@@ -876,6 +887,10 @@ def test_the_results_curves_are_the_committed_val_runs():
         difference(counts(run, a), counts(run, f"ti{a[4:]}")) for a in ("tint", "tint@pretrained")
     ]
     assert f"at 640, {pairs[0]} and {pairs[1]}" in text
+    for method in STEPS_SAID:  # from 400 to 1,600 steps, paired
+        longer = counts("glyphs-val-curve-1shot-steps1600", method)
+        said = f"`{method}` {difference(longer, counts('glyphs-val-recipe-1shot', method))}"
+        assert said in text, said
 
 
 def test_the_results_sources_tables_are_the_committed_measurements():
