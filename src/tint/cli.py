@@ -7,6 +7,7 @@ from __future__ import annotations
 import argparse
 import os
 import sys
+import textwrap
 
 from tint.errors import TintError
 
@@ -62,7 +63,17 @@ OPTIONS = {
 }
 
 
+class _Help(argparse.HelpFormatter):
+    """Help texts wrapped at spaces only, so that a flag a text names is never split."""
+
+    def _split_lines(self, text: str, width: int) -> list[str]:
+        return textwrap.wrap(" ".join(text.split()), width, break_on_hyphens=False)
+
+
 class _Parser(argparse.ArgumentParser):
+    def __init__(self, *args, **kwargs):
+        super().__init__(*args, formatter_class=_Help, **kwargs)
+
     def error(self, message: str):  # one line, not usage + message
         self.exit(2, f"{self.prog}: error: {message}\n")
 

@@ -75,9 +75,10 @@ class DistillSettings:
     )
     base_use: str = setting(
         "nearest",
-        "how the base folder serves: nearest (the --retrieval-num per class nearest the supports "
-        "under the teacher's features join the generated images) or all (every image, the teacher "
-        "labelling --distill-base-views views of each, --distill-base-batch of them per step)",
+        "how the base folder serves: nearest (the images nearest the supports under the "
+        "teacher's features join the generated images, --retrieval-num per class) or all (every "
+        "image, the teacher labelling --distill-base-views views of each, --distill-base-batch of "
+        "them per step)",
         choices=("nearest", "all"),
     )
     retrieval_num: int | None = setting(
