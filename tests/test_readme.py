@@ -857,6 +857,14 @@ RESULTS_CURVES = [  # docs/RESULTS.md's curves: the setting and the committed va
             "glyphs-val-curve-1shot-steps1600",
         ),
     ),
+    (
+        "base_pool",
+        (
+            "glyphs-val-curve-1shot-pool750",
+            "glyphs-val-curve-1shot-pool3000",
+            "glyphs-val-recipe-1shot",
+        ),
+    ),
 ]
 STEPS_SAID = ["tint", "ti", "base", "tint+retrieval", "tint@pretrained", "base@pretrained"]
 STEPS_SAID += ["tint+retrieval@pretrained"]
