@@ -213,7 +213,7 @@ ARGPARSE = {
     ],
     "benchmark": [["--ways", "1"], ["--queries", "none"], ["--episodes", "x"], ["--split", "test"]],
     "plan": [["--half-width", "0"], ["--half-width", "0.7"], ["--cost-query", "-1"]],
-    "bench": [["--arch", "sd3"], ["--dtype", "float8"], ["--images", "0"]],
+    "speed": [["--arch", "sd3"], ["--dtype", "float8"], ["--images", "0"]],
     "demo": [["--num", "0"], ["--distill-steps", "-5"]],
     "data glyphs": [["--split", "test"], ["--instances", "0"]],
     "pretrain teacher": [["--train-steps", "0"], ["--train-lr", "-1"]],
@@ -270,20 +270,20 @@ DISTILL = {
         ],
         "model.safetensors: not a readable safetensors file",
     ),
-    "missing init": (
-        lambda t: [_supports(t), "--init", t / "nope"],
+    "missing pretrained student": (
+        lambda t: [_supports(t), "--student-pretrained", t / "nope"],
         "nope: not a tint student",
     ),
-    "truncated init weights": (
+    "truncated pretrained weights": (
         lambda t: [
             _supports(t),
-            "--init",
+            "--student-pretrained",
             _student(t, lambda d: _truncate(d / "student.safetensors")),
         ],
         "student.safetensors: not a readable safetensors file",
     ),
-    "init of another width": (
-        lambda t: [_supports(t), "--init", _student(t), "--student-width", "0.5"],
+    "pretrained student of another width": (
+        lambda t: [_supports(t), "--student-pretrained", _student(t), "--student-width", "0.5"],
         "not a conv4 of width 0.5",
     ),
     "held-out class unknown": (
@@ -295,8 +295,16 @@ DISTILL = {
         "nope: no such directory",
     ),
     "no shipped pretrained student of the architecture": (
-        lambda t: [_supports(t), "--init", "pretrained", "--student-arch", "resnet12"],
-        "--init: pretrained: the glyph world ships no pretrained resnet12 student",
+        lambda t: [_supports(t), "--student-init", "pretrained", "--student-arch", "resnet12"],
+        "a pretrained start needs a base-pretrained student: --student-pretrained DIR",
+    ),
+    "a method that mines without a base folder": (
+        lambda t: [_supports(t), "--method", "tint+retrieval"],
+        "method tint+retrieval: its base images need --base DIR",
+    ),
+    "an unknown method": (
+        lambda t: [_supports(t), "--method", "tint+magic"],
+        "unknown method 'tint+magic'",
     ),
     "read-only out": (
         lambda t: [_supports(t), "--out", _read_only(t / "ro") / "out"],
@@ -448,7 +456,7 @@ PLAN = {
     ),
 }
 
-BENCH = {
+SPEED = {
     "missing model": (lambda t: ["--model", t / "nope"], "nope: no such model directory"),
     "no CUDA": (lambda t: ["--device", "cuda"], "CUDA is not available"),
     "more ways than novel glyphs": (
@@ -528,7 +536,7 @@ COMMANDS = {
     "distill": (DISTILL, True),
     "benchmark": (BENCHMARK, True),
     "plan": (PLAN, False),
-    "bench": (BENCH, False),
+    "speed": (SPEED, False),
     "pretrain teacher": (PRETRAIN, False),
     "pretrain diffusion": (PRETRAIN, False),
     "pretrain student": (PRETRAIN, False),

@@ -1,6 +1,7 @@
 """`tint benchmark` and `tint plan`: episodes, results, resume, bad input."""
 
 import csv
+import dataclasses
 import json
 import math
 from pathlib import Path
@@ -12,9 +13,13 @@ from tint.cli import main
 from tint.commands import world
 from tint.config import from_dict, to_dict
 from tint.data import glyphs
+from tint.data.tasks import Task
 from tint.eval.benchmark import BenchmarkSettings
-from tint.eval.methods import MethodSettings, TaskRunner, UnlabeledPool
 from tint.models.teachers import load_backbone, specialize
+from tint.pipeline.recipe import RecipeSettings
+from tint.pipeline.students import Pipeline
+from tint.sources import SOURCES
+from tint.sources.base_pool import BasePool
 
 FAST = ["--ways", "3", "--shots", "1", "--queries", "4", "--distill-steps", "15", "--quiet"]
 
@@ -162,8 +167,9 @@ def test_a_committed_benchmark_records_every_setting_it_ran_with(run_json):
 
 def test_sources_combine_and_students_start_from_the_shipped_pretrained_network(tmp_path, capsys):
     """base learns from the whole base pool (each image's 2 labelled views), base+tint from it
-    and TINT's images, which tint then finds on disk, labelled; @pretrained students start from the
-    glyph world's base-pretrained conv4 and, on the supports alone, beat fresh ones."""
+    and TINT's images, which tint then finds made, labelled; @pretrained students start from the
+    glyph world's base-pretrained conv4 and, on the supports alone, beat fresh ones; a method
+    without @ starts as --student-init says."""
     out = tmp_path / "out"
     methods = ["supports", "supports@pretrained", "base", "base+tint", "tint"]
     code, _, err = run(
@@ -171,14 +177,15 @@ def test_sources_combine_and_students_start_from_the_shipped_pretrained_network(
         *["benchmark", "--dataset", "glyphs", "--methods", ",".join(methods), "--out", out],
         *["--episodes", "2", "--base-pool", "733", "--num", "4", "--ti-steps", "2"],
         *["--ddim-steps", "2", *FAST, "--ways", "5", "--queries", "6", "--distill-steps", "40"],
+        *["--student-init", "scratch"],
     )
     assert code == 0, err
     results = json.loads((out / "results.json").read_text())
     for episode in results["episodes"]:
         got = episode["methods"]
-        assert (got["base"]["pool"], got["base"]["base"]) == (0, 2 * 733)
-        assert (got["base+tint"]["pool"], got["base+tint"]["base"]) == (5 * 4, 2 * 733)
-        assert got["tint"]["pool"] == 5 * 4 and "base" not in got["tint"]
+        assert (got["base"]["transfer"], got["base"]["base"]) == (0, 2 * 733)
+        assert (got["base+tint"]["transfer"], got["base+tint"]["base"]) == (5 * 4, 2 * 733)
+        assert got["tint"]["transfer"] == 5 * 4 and "base" not in got["tint"]
         assert got["supports@pretrained"]["init"] == "pretrained"
         assert got["base"]["init"] == "scratch" and "init" not in got["supports"]
         # tint found base+tint's images on disk and their labelled views in memory.
@@ -194,20 +201,20 @@ def test_sources_combine_and_students_start_from_the_shipped_pretrained_network(
     assert correct["supports@pretrained"] > correct["supports"] + 6
 
 
-def test_a_task_teacher_labels_the_base_pool_through_its_head_as_it_would_whole():
+def test_a_task_teacher_labels_the_base_pool_through_its_head_as_it_would_whole(tmp_path):
     """The base pool's views are embedded once; a task's teacher labels them with its head
     alone, which gives its own logits on the views (float tolerance)."""
     backbone = load_backbone(world.DEFAULT_TEACHER)
     base = glyphs.split("base")[:40]
     images = torch.cat([glyphs.benchmark_instances(g, 1) for g in base])
-    pool = UnlabeledPool((images * 255).round().to(torch.uint8), backbone)
-    runner = TaskRunner(backbone, MethodSettings(), unlabeled=pool, progress=False)
+    pool = BasePool((images * 255).round().to(torch.uint8), backbone)
+    pipeline = Pipeline(RecipeSettings(), backbone, base_pool=pool, progress=False)
     novel = glyphs.split("novel")[:3]
-    teacher = specialize(
-        backbone, [g.name for g in novel], [glyphs.benchmark_instances(g, 2) for g in novel]
-    )
-    views, logits = runner.base(teacher)
+    names = [g.name for g in novel]
+    teacher = specialize(backbone, names, [glyphs.benchmark_instances(g, 2) for g in novel])
+    job = dataclasses.replace(pipeline.on(Task(names, {}), tmp_path).job(), teacher=lambda: teacher)
+    views, logits = SOURCES["base"].labelled(job)
     assert views.dtype == torch.uint8 and len(views) == len(logits) == 2 * 40
     assert not torch.equal(views[:40], views[40:])
     torch.testing.assert_close(logits, teacher.logits(views.float() / 255), atol=1e-4, rtol=1e-4)
-    assert runner.base(teacher)[0] is views  # made once for every task
+    assert SOURCES["base"].labelled(job)[0] is views  # made once for every task

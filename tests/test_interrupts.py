@@ -165,17 +165,17 @@ def test_distill_killed_at_three_points_resumes_to_the_same_student(distill_case
         except (OSError, ValueError, KeyError):
             return 0
 
-    kill_when(start(args), lambda: any((out / "generated").rglob("*.png")), "generation")
+    kill_when(start(args), lambda: any((out / "tint").rglob("*.png")), "generation")
     kill_when(start(args), lambda: step() >= 20, "distillation")
     # Killed between the two renames of a checkpoint: the new one whole, under its scratch name.
     training.rename(out / "training.partial")
-    half_written(out / "generated" / "manifest.json")
+    half_written(out / "tint" / "manifest.json")
     assert main([str(a) for a in args]) == 0
     reference = root / "reference"
     assert (out / "student.safetensors").read_bytes() == (
         reference / "student.safetensors"
     ).read_bytes()
-    assert files(out / "generated", "*.png") == files(reference / "generated", "*.png")
+    assert files(out / "tint", "*.png") == files(reference / "tint", "*.png")
     assert leftovers(out) == []
 
 

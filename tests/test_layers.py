@@ -14,9 +14,11 @@ LAYERS = [
     {"tint.diffusion"},
     {"tint.models"},
     {"tint.train"},
+    {"tint.sources"},
+    {"tint.pipeline"},
     {"tint.eval"},
     {"tint.commands"},
-    {"tint.cli", "tint"},
+    {"tint.cli", "tint.api", "tint"},
 ]
 
 

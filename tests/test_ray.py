@@ -17,6 +17,8 @@ import torch
 from tint.cli import main
 from tint.commands.world import DEFAULT_TEACHER
 
+pytestmark = pytest.mark.ray
+
 SMALL = [
     *("benchmark", "--dataset", "glyphs", "--split", "val", "--methods", "teacher,supports"),
     *("--queries", "5", "--distill-steps", "20", "--quiet"),
@@ -139,6 +141,7 @@ def test_a_path_a_worker_cannot_see_fails_with_one_line_naming_it(
     (tmp_path / "teacher").symlink_to(DEFAULT_TEACHER)
     monkeypatch.chdir(tmp_path)
     argv = [*SMALL, "--episodes", "1", "--out", "out", "--teacher", "/proc/self/cwd/teacher"]
+    argv += ["--student-init", "scratch"]  # this teacher has no pretrained student to say so of
     assert main([*argv, "--ray"]) == 1
     err = capsys.readouterr().err.strip()
     assert len(err.splitlines()) == 1

@@ -35,9 +35,12 @@ def test_one_name_per_concept_across_commands():
         assert {"--ddim-steps", "--guidance", "--ti-steps", "--ti-lr", "--num"} <= _flags(name)
     for name in ("distill", "benchmark", "demo"):
         assert {"--distill-steps", "--distill-batch", "--student-arch"} <= _flags(name)
-    assert {"--ddim-steps", "--ti-steps"} <= _flags("bench") & _flags("eval-model")
+    assert {"--ddim-steps", "--ti-steps"} <= _flags("speed") & _flags("eval-model")
+    # A student's sources and start are chosen with the same flags wherever it is trained.
+    recipe = {"--student-init", "--student-pretrained", "--retrieval-num", "--seed"}
+    assert recipe <= _flags("distill") & _flags("benchmark")
     everything = set().union(*(_flags(c.name) for c in commands()))
-    assert not everything & {"--steps", "--cfg", "--synthetic", "--num-synthetic"}
+    assert not everything & {"--steps", "--cfg", "--synthetic", "--num-synthetic", "--base-use"}
 
 
 def test_every_setting_has_help_text():
@@ -128,3 +131,11 @@ def test_the_reference_preset_sets_what_the_flags_leave(tmp_path, capsys):
     settings = check(GenerateSettings(preset="reference"), set(), {"generation.ti.lr"})
     ti = settings.generation.ti
     assert (ti.steps, ti.batch, ti.lr) == (5000, 1, 5e-3)  # lr was given, so it stays
+
+
+def test_tint_bench_is_still_the_speed_command(capsys):
+    """`tint speed` (how fast) was `tint bench`, a name too near `tint benchmark` (how good)."""
+    assert main(["speed", "--help"]) == 0
+    speed = capsys.readouterr().out
+    assert main(["bench", "--help"]) == 0
+    assert capsys.readouterr().out.replace("tint bench", "tint speed") == speed

@@ -7,7 +7,7 @@ import torch
 
 from tint.cli import main
 from tint.commands import world
-from tint.eval.sources import Measured, measure
+from tint.eval.source_measures import Measured, measure
 from tint.models.teachers import load_backbone, specialize
 
 WAYS, NUM, RETRIEVED = 3, 4, 5

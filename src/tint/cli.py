@@ -104,7 +104,12 @@ def build_parser() -> argparse.ArgumentParser:
                 rest[0], help=command.help, description=command.description
             )
         else:
-            p = sub.add_parser(first, help=command.help, description=command.description)
+            p = sub.add_parser(
+                first,
+                help=command.help,
+                description=command.description,
+                aliases=list(command.names),
+            )
         add_flags(p, command.settings, command.base(), command.aliases)
         p.add_argument(
             "--config",

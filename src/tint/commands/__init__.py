@@ -1,7 +1,7 @@
 """The `tint` commands, one module each: its settings (a tree of dataclasses from which come its
 flags, what `--config FILE` may set and what a run saves in run.json) and what it runs.
 
-    generate  distill  benchmark  plan  curve  sources  bench  demo  pretrain  data  eval-model
+    generate  distill  benchmark  plan  curve  sources  speed  demo  pretrain  data  eval-model
     info"""
 
 from __future__ import annotations
@@ -51,6 +51,7 @@ class Command:
     required: tuple[str, ...] = ()  # settings without a default: flags, or --config, give them
     aliases: dict[str, str] = field(default_factory=dict)  # older flag -> dotted path
     task_unit: str = "task"  # what one Ray task runs, in the flags: --episode-cpus
+    names: tuple[str, ...] = ()  # older names of the command that still work
     # Checks the settings against each other, knowing the dotted paths the flags set and those
     # the flags or a settings file set; returns them, completed. Raises SettingError.
     check: Callable[[object, set[str], set[str]], object] | None = None
@@ -59,7 +60,6 @@ class Command:
 def commands() -> list[Command]:
     """Every command, in the order `tint --help` lists them."""
     from tint.commands import (
-        bench,
         benchmark,
         curve,
         data,
@@ -71,6 +71,7 @@ def commands() -> list[Command]:
         plan,
         pretrain,
         sources,
+        speed,
     )
 
     return [
@@ -81,7 +82,7 @@ def commands() -> list[Command]:
         plan.COMMAND,
         curve.COMMAND,
         sources.COMMAND,
-        bench.COMMAND,
+        speed.COMMAND,
         *pretrain.COMMANDS,
         data.COMMAND,
         eval_model.COMMAND,

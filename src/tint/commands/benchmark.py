@@ -4,22 +4,17 @@ from __future__ import annotations
 
 from tint.commands import Command, Options
 from tint.commands.world import DEFAULT_MODEL, DEFAULT_TEACHER, shipped_student
-from tint.eval.benchmark import BenchmarkSettings, run_benchmark
+from tint.eval.benchmark import BenchmarkSettings, plan_benchmark, run_benchmark
 
 
 def run(settings: BenchmarkSettings, options: Options) -> None:
     glyphs = settings.dataset == "glyphs" and settings.teacher is None
     student = shipped_student(settings.setup.student.arch) if glyphs else None
     with options.cluster() as cluster:
-        results = run_benchmark(
-            settings,
-            DEFAULT_MODEL,
-            DEFAULT_TEACHER,
-            options.resume,
-            not options.quiet,
-            cluster,
-            student,
-        )
+        # An episode's GPU, on a Ray worker that has one, runs the diffusion model.
+        device = "cuda" if cluster is not None and cluster.gpus > 0 else "cpu"
+        plan = plan_benchmark(settings, DEFAULT_MODEL, DEFAULT_TEACHER, student, device)
+        results = run_benchmark(plan, options.resume, not options.quiet, cluster)
     print_benchmark(results, settings.out)
 
 
@@ -47,10 +42,11 @@ COMMAND = Command(
     "the seed and i) and run every method on each: the specialised teacher, and students "
     "trained on the supports alone or distilled on TINT, textual-inversion-only, alpha-0, "
     "retrieved or base-pool images or any combination of them (base+tint), from scratch or "
-    "from a base-pretrained network (@pretrained). Writes OUT/episodes.json, "
-    "OUT/results.json, OUT/results.csv, OUT/report.html (accuracy with 95% intervals, law of "
-    "total variance, and paired differences between methods) and OUT/run.json. --resume "
-    "continues where a run stopped, and extends a finished one with more episodes or methods.",
+    "from a base-pretrained network (@pretrained; by default where one exists). Writes "
+    "OUT/episodes.json, OUT/results.json, OUT/results.csv, OUT/report.html (accuracy with 95% "
+    "intervals, law of total variance, and paired differences between methods) and "
+    "OUT/run.json. --resume continues where a run stopped, and extends a finished one with more "
+    "episodes or methods.",
     settings=BenchmarkSettings,
     base=BenchmarkSettings,
     run=run,

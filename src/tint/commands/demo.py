@@ -29,18 +29,21 @@ from tint.config import group, setting, to_dict
 from tint.data.datasets import open_dataset
 from tint.data.episodes import sample_episode
 from tint.data.images import load_rgb
+from tint.data.tasks import episode_task
 from tint.diffusion.generation import GenerateConfig
 from tint.diffusion.model import DiffusionModel
 from tint.eval.benchmark import class_similarity
-from tint.eval.methods import MethodSettings, TaskRunner, load_task
-from tint.eval.timing import images_per_second
+from tint.eval.methods import check_methods, run_methods
 from tint.io.pictures import grid
 from tint.io.report import bar_chart, picture, table, write_report
 from tint.io.run_folder import RunFolder
 from tint.io.storage import read_json_object, write_json
+from tint.io.timing import images_per_second
 from tint.models.students import Student, StudentConfig
 from tint.models.teachers import load_backbone
-from tint.train.distill import DistillConfig, student_generation
+from tint.pipeline.recipe import RecipeSettings, student_generation
+from tint.pipeline.students import Pipeline
+from tint.train.distill import DistillConfig
 
 METHODS = ["teacher", "supports", "tint", "tint@pretrained"]
 NAMES = {
@@ -70,13 +73,14 @@ class DemoSettings:
     shots: int = setting(1, "supports per class", minimum=1)
     queries: int = setting(15, "queries per class", minimum=1)
     episode: int = setting(0, "which episode of the seed's sequence (the benchmark's first)")
-    setup: MethodSettings = group(
-        MethodSettings,
+    setup: RecipeSettings = group(
+        RecipeSettings,
         "the methods",
         prefix="",
-        factory=lambda: MethodSettings(
+        factory=lambda: RecipeSettings(
             generation=_demo_generation(),
             distill=DistillConfig(steps=200, batch=32),  # the benchmark: 400 of 64
+            student_init="scratch",  # the benchmark's: each method names its start
         ),
     )
 
@@ -96,16 +100,15 @@ def run_demo(settings: DemoSettings, progress: bool = True) -> dict:
         similarity = class_similarity(dataset, backbone, progress)
         ways, shots, queries = settings.ways, settings.shots, settings.queries
         episode = sample_episode(dataset, ways, shots, queries, seed, settings.episode, similarity)
-        task = load_task(dataset, episode, out / "supports", backbone.input_size, seed)
-        model = DiffusionModel.load(DEFAULT_MODEL)
-        runner = TaskRunner(
-            backbone,
+        task = episode_task(dataset, episode, out / "supports", backbone.input_size, seed)
+        pipeline = Pipeline(
             settings.setup,
-            model=model,
-            progress=progress,
+            backbone,
+            DiffusionModel.load(DEFAULT_MODEL),
             pretrained=shipped_student(settings.setup.student.arch),
+            progress=progress,
         )
-        results = runner.run(task, METHODS, out)
+        results = run_methods(pipeline, task, check_methods(METHODS), out)
 
         speed = _speeds(backbone, task)
         rows = []

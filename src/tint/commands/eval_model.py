@@ -27,7 +27,7 @@ def run(settings: EvalModelSettings, options: Options) -> None:
     from tint.eval.model_quality import TINT, evaluate
     from tint.io.run_folder import check_writable
     from tint.models.resnet import ResNet
-    from tint.train.distill import DISTILL_ALPHA
+    from tint.pipeline.recipe import DISTILL_ALPHA
 
     for folder in (settings.workdir, settings.pictures):
         if folder:

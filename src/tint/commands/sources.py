@@ -29,32 +29,30 @@ def run(settings: SourcesSettings, options: Options) -> None:
     from tint.commands.world import DEFAULT_MODEL, DEFAULT_TEACHER
     from tint.data.datasets import absolute_spec
     from tint.diffusion.model import DiffusionModel
-    from tint.eval.benchmark import unlabeled_pool
-    from tint.eval.methods import TaskRunner
-    from tint.eval.sources import (
-        check_sources,
-        measure_run,
-        needs_model,
-        run_settings,
-        table_lines,
-    )
+    from tint.eval.source_measures import check_sources, measure_run, run_settings, table_lines
     from tint.io.storage import read_json_object, write_json
     from tint.models.teachers import load_backbone
+    from tint.pipeline.students import Pipeline
+    from tint.sources.base_pool import BasePool
 
     names = check_sources(settings.sources)
     folder = Path(settings.run)
     run_json = read_json_object(folder / "run.json", "run settings")
-    method_settings = run_settings(run_json, str(folder / "run.json"))
+    recipe_settings = run_settings(run_json, str(folder / "run.json"))
     backbone = load_backbone(run_json.get("teacher") or DEFAULT_TEACHER)
-    model = None
-    if needs_model(names):
-        model = DiffusionModel.load(run_json.get("model") or DEFAULT_MODEL, "cpu")
-    unlabeled = None
-    if any(n.startswith("retrieval") for n in names):
+    model_dir = run_json.get("model") or DEFAULT_MODEL
+    base_pool = None
+    if "retrieval" in names:
         spec = absolute_spec(run_json["dataset"])
-        unlabeled = unlabeled_pool(spec, run_json["base_pool"], backbone, not options.quiet)
-    runner = TaskRunner(backbone, method_settings, model=model, unlabeled=unlabeled, progress=False)
-    measured = measure_run(folder, names, runner, settings.episodes, not options.quiet)
+        base_pool = BasePool.from_split(spec, run_json["base_pool"], backbone, not options.quiet)
+    pipeline = Pipeline(
+        recipe_settings,
+        backbone,
+        lambda: DiffusionModel.load(model_dir, "cpu"),
+        base_pool,
+        progress=False,
+    )
+    measured = measure_run(folder, names, pipeline, settings.episodes, not options.quiet)
     write_json(folder / "sources.json", measured)
     if options.json:
         print(json.dumps({k: measured[k] for k in ("sources", "summary", "paired")}, indent=2))

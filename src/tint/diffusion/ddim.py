@@ -5,9 +5,9 @@ Plain functions with no hidden state, in the manner of k-diffusion's samplers.""
 from __future__ import annotations
 
 import torch
-from tqdm.auto import tqdm
 
 from tint.diffusion.model import DiffusionModel
+from tint.io.progress import bar
 
 
 def timesteps(num_train_timesteps: int, steps: int) -> list[int]:
@@ -54,8 +54,8 @@ def invert(
     grid = timesteps(model.num_train_timesteps, steps)
     pairs = alpha_pairs(model, grid)
     path = [z0.float()]
-    for t, (a_t, a_prev) in tqdm(
-        list(zip(grid, pairs))[::-1], desc="DDIM inversion", disable=not progress, leave=False
+    for t, (a_t, a_prev) in bar(
+        list(zip(grid, pairs))[::-1], "DDIM inversion", progress, inner=True
     ):
         # eps is evaluated at the less noisy point, the usual approximation of DDIM inversion.
         eps = model.predict_noise(path[-1], t, cond)
@@ -78,7 +78,7 @@ def sample(
     grid = timesteps(model.num_train_timesteps, steps)
     z = z.float()
     for i, (t, (a_t, a_prev)) in enumerate(
-        tqdm(list(zip(grid, alpha_pairs(model, grid))), disable=not progress, leave=False)
+        bar(list(zip(grid, alpha_pairs(model, grid))), "DDIM", progress, inner=True)
     ):
         null = uncond[i] if uncond.dim() == 4 else uncond
         z = move(z, guided_noise(model, z, t, cond, null, guidance), a_t, a_prev)

@@ -5,7 +5,7 @@ each support) and render images from the specialisations. Nothing here touches t
 Each stage takes `reference`: False (the default) batches all classes of a call into one
 textual-inversion loop, all supports into one null-text inversion and many images into one
 sampling batch; True does the same work the way the original code does it, one class, one
-support and one image at a time. `tint bench` times both ways through these very functions."""
+support and one image at a time. `tint speed` times both ways through these very functions."""
 
 from __future__ import annotations
 

@@ -12,13 +12,13 @@ from __future__ import annotations
 from dataclasses import dataclass
 
 import torch
-from tqdm.auto import tqdm
 
 from tint.config import setting
 from tint.diffusion import ddim
 from tint.diffusion.memory import FittingBatch
 from tint.diffusion.model import DiffusionModel
 from tint.errors import TintError
+from tint.io.progress import bar
 
 
 @dataclass
@@ -69,11 +69,7 @@ def _invert(model, z0, cond, steps, config, guidance, progress) -> Inversion:
     z = path[-1]
     nulls, used = [], []
     for i, (t, (a_t, a_prev)) in enumerate(
-        tqdm(
-            list(zip(grid, ddim.alpha_pairs(model, grid))),
-            desc="null-text inversion",
-            disable=not progress,
-        )
+        bar(list(zip(grid, ddim.alpha_pairs(model, grid))), "null-text inversion", progress)
     ):
         target = path[len(grid) - 1 - i]
         with torch.no_grad():

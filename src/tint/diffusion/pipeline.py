@@ -17,7 +17,6 @@ from dataclasses import dataclass
 from pathlib import Path
 
 import torch
-from tqdm.auto import tqdm
 
 from tint.data.images import LabelledImage, load_class_folders
 from tint.diffusion import textual_inversion
@@ -37,6 +36,7 @@ from tint.diffusion.model import DTYPES, DiffusionModel
 from tint.diffusion.specialization import Specialization, TokenEmbedding
 from tint.io import seeds
 from tint.io.cluster import Cluster, failed, kept, run_tasks
+from tint.io.progress import bar
 from tint.io.run_folder import RunFolder
 from tint.io.stages import stage
 from tint.io.storage import read_json_object, write_json, write_png
@@ -240,9 +240,9 @@ class Shard:
         batches = [entries[i : i + config.batch] for i in range(0, len(entries), config.batch)]
         todo = [b for b in batches if not all((out / e["path"]).is_file() for e in b)]
         fitting = FittingBatch(config.batch, "generation")
-        bar = tqdm(total=len(entries), desc="generating", unit="img", disable=not progress)
-        with bar, stage("generation"):
-            bar.update(len(entries) - sum(len(b) for b in todo))
+        shown = bar(total=len(entries), desc="generating", show=progress, unit="img")
+        with shown, stage("generation"):
+            shown.update(len(entries) - sum(len(b) for b in todo))
             for batch in todo:
                 for part, images in fitting.slices(
                     len(batch), lambda p, b=batch: render(model, specs, b[p], config)
@@ -250,7 +250,7 @@ class Shard:
                     for entry, image in zip(batch[part], images):
                         if not (out / entry["path"]).is_file():
                             write_png(out / entry["path"], image)
-                    bar.update(len(images))
+                    shown.update(len(images))
 
 
 @dataclass(frozen=True)

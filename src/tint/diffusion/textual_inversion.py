@@ -11,13 +11,13 @@ from dataclasses import dataclass
 from functools import partial
 
 import torch
-from tqdm.auto import tqdm
 
 from tint.config import SettingError, setting
 from tint.diffusion.memory import FittingBatch
 from tint.diffusion.model import DiffusionModel
 from tint.errors import TintError
 from tint.io import seeds
+from tint.io.progress import bar
 
 
 @dataclass
@@ -97,7 +97,7 @@ def train(
         raise SettingError("ti.min_timestep", f"must be below {T}, got {config.min_timestep}")
     hook = embedding.register_forward_hook(splice)
     try:
-        for _ in tqdm(range(config.steps), desc="textual inversion", disable=not progress):
+        for _ in bar(range(config.steps), "textual inversion", progress):
             z0, noise, t = [], [], []
             for lat, g in zip(latents, generators):
                 pick = torch.randint(len(lat), (config.batch,), generator=g)

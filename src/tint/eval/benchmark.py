@@ -17,41 +17,35 @@ from __future__ import annotations
 
 import csv
 import dataclasses
-import hashlib
 import io
 import json
 import os
+import sys
 from dataclasses import dataclass
 from pathlib import Path
 
 import torch
 import torch.nn.functional as F
-from tqdm.auto import tqdm
 
 from tint.config import SettingError, check_all, group, setting, to_dict
 from tint.data.datasets import SPLITS, absolute_spec, open_dataset
 from tint.data.episodes import Episode, sample_episodes, write_episodes
 from tint.data.images import to_tensor
+from tint.data.tasks import Task, episode_task, task_seed
 from tint.diffusion.model import DiffusionModel, check_model_dir
 from tint.eval import variance
 from tint.eval.curve import run_curves, section
-from tint.eval.methods import (
-    DIFFUSION,
-    MINED,
-    SYNTAX,
-    MethodSettings,
-    TaskRunner,
-    UnlabeledPool,
-    check_methods,
-    check_starts,
-    finished_results,
-    load_task,
-)
+from tint.eval.methods import METHODS_SYNTAX, Method, check_methods, finished_results, run_methods
 from tint.io.cluster import Cluster, failed, kept, run_tasks
+from tint.io.progress import bar
 from tint.io.report import bar_chart, table, write_report
 from tint.io.run_folder import RunFolder
 from tint.io.storage import atomic_path, read_json_object, write_json
 from tint.models.teachers import load_backbone
+from tint.pipeline.recipe import RecipeSettings, resolve_init
+from tint.pipeline.students import Pipeline, check_start
+from tint.sources import GENERATED, MINED
+from tint.sources.base_pool import BasePool
 
 
 @dataclass
@@ -71,7 +65,7 @@ class BenchmarkSettings:
     episodes: int = setting(20, "episodes", minimum=1)
     methods: list[str] = setting(
         factory=lambda: ["teacher", "supports", "tint"],
-        help=f"comma-separated; a method is {SYNTAX} (e.g. base+tint@pretrained)",
+        help=f"comma-separated; a method is {METHODS_SYNTAX} (e.g. base+tint@pretrained)",
     )
     out: str | None = setting(None, "output directory (new, or with --resume)")
     base_pool: int = setting(
@@ -82,58 +76,118 @@ class BenchmarkSettings:
     )
     model: str | None = setting(None, "Stable Diffusion directory (default: the shipped one)")
     teacher: str | None = setting(None, "teacher directory (default: the shipped glyph teacher)")
-    setup: MethodSettings = group(MethodSettings, "how each method runs", prefix="")
+    setup: RecipeSettings = group(RecipeSettings, "how each method runs", prefix="")
 
 
-def run_benchmark(
+@dataclass(frozen=True)
+class BenchmarkPlan:
+    """A benchmark with everything decided before its first episode: the settings (the
+    students' start resolved), the methods parsed, and where the models are."""
+
+    settings: BenchmarkSettings
+    methods: tuple[Method, ...]
+    teacher: str  # the teacher's folder
+    model: str | None  # the diffusion model's folder, where a method needs it
+    pretrained: str | None  # the base-pretrained student of pretrained starts
+    device: str = "cpu"  # where the diffusion model runs
+    note: str | None = None  # what the resolution of the students' start has to say
+
+    def needs(self, kind: str) -> bool:
+        return any(m.recipe is not None and m.recipe.needs(kind) for m in self.methods)
+
+    def absolute(self) -> BenchmarkPlan:
+        """This plan with every path absolute, as workers get it (a worker's working directory
+        is not this process's)."""
+        settings = dataclasses.replace(
+            self.settings,
+            out=os.path.abspath(self.settings.out),
+            dataset=absolute_spec(self.settings.dataset),
+        )
+        model, pretrained = (
+            None if p is None else os.path.abspath(p) for p in (self.model, self.pretrained)
+        )
+        return dataclasses.replace(
+            self,
+            settings=settings,
+            teacher=os.path.abspath(self.teacher),
+            model=model,
+            pretrained=pretrained,
+        )
+
+    def shared(self) -> list[str]:
+        """The paths every worker must see."""
+        s = self.settings
+        paths = [s.out, self.teacher, *filter(None, [s.dataset.partition(":")[2]])]
+        return paths + [p for p in (self.model, self.pretrained) if p is not None]
+
+
+def plan_benchmark(
     settings: BenchmarkSettings,
     model_dir: str | Path,
     teacher_dir: str | Path,
-    resume: bool = False,
-    progress: bool = True,
-    cluster: Cluster | None = None,
     student_dir: str | Path | None = None,
-) -> dict:
-    """Run the methods on N-way K-shot episodes of a dataset split; returns the results (see
-    the module doc). The model, teacher and base-pretrained student folders are those of
-    `settings`, or these. With a `cluster`, each episode is a Ray task there, and results are
-    written as episodes end."""
+    device: str = "cpu",
+) -> BenchmarkPlan:
+    """The benchmark of `settings`, checked and decided: its model, teacher and base-pretrained
+    student are those the settings name, or these."""
     check_all(settings)
-    # An episode's GPU, on a Ray worker that has one, runs the diffusion model.
-    device = "cuda" if cluster is not None and cluster.gpus > 0 else "cpu"
+    methods = tuple(check_methods(settings.methods))
     pretrained = settings.setup.student_pretrained or student_dir
-    paths = Paths(
-        str(settings.model or model_dir),
-        str(settings.teacher or teacher_dir),
-        device,
-        None if pretrained is None else str(pretrained),
-    )
-    out, methods, split = Path(settings.out), settings.methods, settings.split
-    seed = settings.setup.seed
-    parsed = check_methods(methods)
-    check_starts(parsed, settings.setup, paths.student)
-    if any(m.uses(MINED) for m in parsed) and split == "base":
+    pretrained = None if pretrained is None else str(pretrained)
+    setup, note = resolve_init(settings.setup, pretrained)
+    settings = dataclasses.replace(settings, setup=setup)
+    recipes = [m.recipe for m in methods if m.recipe is not None]
+    if any(r.needs(MINED) for r in recipes) and settings.split == "base":
         raise SettingError(
             "split", "base is the pool that retrieval and base draw from: choose val or novel"
         )
-    data = open_dataset(settings.dataset, split)
+    starts_pretrained = any((r.init or setup.student_init) == "pretrained" for r in recipes)
+    generative = any(r.needs(GENERATED) for r in recipes)
+    plan = BenchmarkPlan(
+        settings,
+        methods,
+        str(settings.teacher or teacher_dir),
+        str(settings.model or model_dir) if generative else None,
+        pretrained if starts_pretrained else None,
+        device,
+        note,
+    )
+    check_start(setup, recipes, plan.pretrained)
+    return plan
+
+
+def run_benchmark(
+    plan: BenchmarkPlan,
+    resume: bool = False,
+    progress: bool = True,
+    cluster: Cluster | None = None,
+) -> dict:
+    """Run the plan's methods on N-way K-shot episodes of a dataset split; returns the results
+    (see the module doc). With a `cluster`, each episode is a Ray task there, and results are
+    written as episodes end."""
+    settings = plan.settings
+    out, methods = Path(settings.out), settings.methods
+    seed = settings.setup.seed
+    data = open_dataset(settings.dataset, settings.split)
     sample_episodes(data, settings.ways, settings.shots, settings.queries, seed, 1)  # checks first
     RunFolder(out, None, resume).check()
     if cluster is not None:
         cluster.start()
-    backbone = load_backbone(paths.teacher)
+    backbone = load_backbone(plan.teacher)
     similarity = class_similarity(data, backbone, progress) if settings.hard else None
     drawn = sample_episodes(
         data, settings.ways, settings.shots, settings.queries, seed, settings.episodes, similarity
     )
-    for episode in tqdm(drawn, desc="checking images", disable=not progress, leave=False):
+    for episode in bar(drawn, "checking images", progress, inner=True):
         for name in episode.classes:
             for file_id in episode.support[name] + episode.query[name]:
                 data.image(name, file_id)
     if cluster is None:
-        runner = EpisodeRunner(settings, paths, progress, data, backbone)
-    elif any(m.uses(DIFFUSION) for m in parsed):
-        check_model_dir(paths.model)  # the workers load it
+        runner = EpisodeRunner(plan, progress, data, backbone)
+    elif plan.model is not None:
+        check_model_dir(plan.model)  # the workers load it
+    if plan.note:  # every input is checked: the run starts
+        print(f"note: {plan.note}", file=sys.stderr)
     run = to_dict(settings)
     # More episodes or more methods extend a run; anything else would make other results.
     with RunFolder(out, run, resume, may_change=("out", "episodes", "methods")):
@@ -142,7 +196,12 @@ def run_benchmark(
 
         def finished(index: int, counts: dict) -> None:
             episode = drawn[index]
-            rows[index] = {"index": episode.index, "classes": episode.classes, "methods": counts}
+            rows[index] = {
+                "index": episode.index,
+                "classes": episode.classes,
+                "task_seed": task_seed(seed, episode.index),
+                "methods": counts,
+            }
             _write_results(out, summarize_run([rows[i] for i in sorted(rows)], methods), run)
 
         todo = []
@@ -153,147 +212,86 @@ def run_benchmark(
             else:
                 finished(index, counts)
         if cluster is None:
-            with tqdm(total=len(drawn), desc="episodes", disable=not progress) as bar:
-                bar.update(len(drawn) - len(todo))
+            with bar(total=len(drawn), desc="episodes", show=progress) as episodes_bar:
+                episodes_bar.update(len(drawn) - len(todo))
                 for index in todo:
                     finished(index, runner(drawn[index]))
-                    bar.update(1)
+                    episodes_bar.update(1)
         else:
-            on_workers, where, shared = _for_workers(settings, paths)
-            jobs = [(i, (on_workers, where, drawn[i])) for i in todo]
+            on_workers = plan.absolute()
+            jobs = [(i, (on_workers, drawn[i])) for i in todo]
             failures = run_tasks(
-                cluster, run_episode, jobs, finished, "episodes", progress, len(drawn), shared
+                cluster,
+                run_episode,
+                jobs,
+                finished,
+                "episodes",
+                progress,
+                len(drawn),
+                on_workers.shared(),
             )
             if failures:
                 raise failed(failures, "episode", len(drawn), str(out))
         return {**summarize_run([rows[i] for i in sorted(rows)], methods), "settings": run}
 
 
-@dataclass(frozen=True)
-class Paths:
-    model: str  # the diffusion model's folder
-    teacher: str  # the teacher's folder
-    device: str = "cpu"  # where the diffusion model runs
-    student: str | None = None  # the base-pretrained student of pretrained starts
-
-
 class EpisodeRunner:
     """Runs one episode of a benchmark: what a local run does in a loop and a Ray worker does
     for each task it is given, so the two give the same counts."""
 
-    def __init__(
-        self, settings: BenchmarkSettings, paths: Paths, progress: bool, data=None, backbone=None
-    ):
-        self.settings = settings
+    def __init__(self, plan: BenchmarkPlan, progress: bool, data=None, backbone=None):
+        self.plan, settings = plan, plan.settings
         self.data = data or open_dataset(settings.dataset, settings.split)
-        self.backbone = backbone or load_backbone(paths.teacher)
-        methods = check_methods(settings.methods)
-        generative = any(m.uses(DIFFUSION) for m in methods)
-        model = DiffusionModel.load(paths.model, paths.device) if generative else None
-        unlabeled = None
-        if any(m.uses(MINED) for m in methods):
-            unlabeled = unlabeled_pool(
+        self.backbone = backbone or load_backbone(plan.teacher)
+        base_pool = None
+        if plan.needs(MINED):
+            base_pool = BasePool.from_split(
                 settings.dataset, settings.base_pool, self.backbone, progress
             )
-        self.runner = TaskRunner(
-            self.backbone,
-            settings.setup,
-            model=model,
-            unlabeled=unlabeled,
-            progress=progress,
-            pretrained=paths.student,
+        model = None
+        if plan.model is not None:
+            model = lambda: DiffusionModel.load(plan.model, plan.device)  # noqa: E731
+        self.pipeline = Pipeline(
+            settings.setup, self.backbone, model, base_pool, plan.pretrained, progress
         )
-        self.runner.check(methods)
+
+    def task(self, episode: Episode) -> Task:
+        """The episode as a task, its supports written to its folder."""
+        folder = _episode_folder(Path(self.plan.settings.out), episode) / "supports"
+        size, seed = self.backbone.input_size, self.plan.settings.setup.seed
+        return episode_task(self.data, episode, folder, size, seed)
 
     def __call__(self, episode: Episode) -> dict:
-        folder = _episode_folder(Path(self.settings.out), episode)
-        task = load_task(
-            self.data,
-            episode,
-            folder / "supports",
-            self.backbone.input_size,
-            self.settings.setup.seed,
-        )
-        return self.runner.run(task, self.settings.methods, folder)
+        folder = _episode_folder(Path(self.plan.settings.out), episode)
+        return run_methods(self.pipeline, self.task(episode), list(self.plan.methods), folder)
 
 
 def _episode_folder(out: Path, episode: Episode) -> Path:
     return out / "episodes" / f"{episode.index:04d}"
 
 
-def _for_workers(
-    settings: BenchmarkSettings, paths: Paths
-) -> tuple[BenchmarkSettings, Paths, list[str]]:
-    """The settings and paths as workers get them, every path absolute (a worker's working
-    directory is not this process's), and the paths they must all see."""
-    settings = dataclasses.replace(
-        settings, out=os.path.abspath(settings.out), dataset=absolute_spec(settings.dataset)
-    )
-    student = None if paths.student is None else os.path.abspath(paths.student)
-    paths = Paths(
-        os.path.abspath(paths.model), os.path.abspath(paths.teacher), paths.device, student
-    )
-    shared = [settings.out, paths.teacher, *filter(None, [settings.dataset.partition(":")[2]])]
-    methods = check_methods(settings.methods)
-    if any(m.uses(DIFFUSION) for m in methods):
-        shared.append(paths.model)
-    if student is not None and any(settings.setup.init(m) == "pretrained" for m in methods):
-        shared.append(student)
-    return settings, paths, shared
-
-
-def run_episode(job: tuple[BenchmarkSettings, Paths, Episode]) -> dict:
+def run_episode(job: tuple[BenchmarkPlan, Episode]) -> dict:
     """One episode in a Ray worker, whose runner (models, dataset) serves every episode of the
-    same settings it is given."""
-    settings, paths, episode = job
-    key = json.dumps([to_dict(settings), dataclasses.asdict(paths)], sort_keys=True)
-    return kept(key, lambda: EpisodeRunner(settings, paths, progress=False))(episode)
-
-
-def class_similarity(data, backbone, progress: bool = True, per_class: int = 20) -> torch.Tensor:
-    """(C, C) cosine similarity of the classes' mean teacher embeddings, each over its first
-    `per_class` images: what makes an episode hard for the teacher's own kind of features. The
-    result is kept for the rest of the process: a demo, a benchmark and a quality measurement
-    of one teacher on one split need it once."""
-    key = (data.spec, data.split, tuple(data.classes), per_class, _digest(backbone))
-    if key not in _SIMILARITY:
-        _SIMILARITY[key] = _class_similarity(data, backbone, progress, per_class)
-    return _SIMILARITY[key].clone()
-
-
-_SIMILARITY: dict[tuple, torch.Tensor] = {}
-
-
-def _digest(module: torch.nn.Module) -> str:
-    digest = hashlib.sha256()
-    for name, tensor in module.state_dict().items():
-        digest.update(name.encode())
-        digest.update(tensor.detach().cpu().contiguous().reshape(-1).view(torch.uint8).numpy())
-    return digest.hexdigest()
+    same plan it is given."""
+    plan, episode = job
+    key = json.dumps(
+        [to_dict(plan.settings), plan.teacher, plan.model, plan.pretrained, plan.device]
+    )
+    return kept(key, lambda: EpisodeRunner(plan, progress=False))(episode)
 
 
 @torch.no_grad()
-def _class_similarity(data, backbone, progress: bool, per_class: int) -> torch.Tensor:
+def class_similarity(data, backbone, progress: bool = True, per_class: int = 20) -> torch.Tensor:
+    """(C, C) cosine similarity of the classes' mean teacher embeddings, each over its first
+    `per_class` images: what makes an episode hard for the teacher's own kind of features."""
     means = []
-    for name, ids in tqdm(data.classes.items(), desc="class similarity", disable=not progress):
+    for name, ids in bar(data.classes.items(), "class similarity", progress):
         x = torch.stack(
             [to_tensor(data.image(name, i), backbone.input_size) for i in ids[:per_class]]
         )
         means.append(F.normalize(backbone.embed(x), dim=1).mean(0))
     means = F.normalize(torch.stack(means), dim=1)
     return means @ means.T
-
-
-def unlabeled_pool(dataset: str, size: int, backbone, progress: bool) -> UnlabeledPool:
-    """What `retrieval` mines and `base` learns from: the base split (for glyphs, the diffusion
-    model's own training classes): `size` images spread evenly over its classes, one at least."""
-    base = open_dataset(dataset, "base")
-    per_class = max(1, size // len(base.classes))
-    images = []
-    for name, ids in tqdm(base.classes.items(), desc="unlabelled pool", disable=not progress):
-        for file_id in ids[:per_class]:
-            images.append(to_tensor(base.image(name, file_id), backbone.input_size) * 255)
-    return UnlabeledPool(torch.stack(images).round().to(torch.uint8), backbone)
 
 
 def summarize_run(rows: list[dict], methods: list[str]) -> dict:

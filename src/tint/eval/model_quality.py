@@ -24,24 +24,25 @@ from pathlib import Path
 
 import torch
 import torch.nn.functional as F
-from tqdm.auto import tqdm
 
 from tint.config import group, setting
 from tint.data import glyphs
 from tint.data.datasets import open_dataset
 from tint.data.episodes import sample_episode
-from tint.data.images import LabelledImage, load_rgb, to_image, to_tensor
+from tint.data.images import LabelledImage, to_image, to_tensor
+from tint.data.tasks import episode_task
 from tint.diffusion import ddim
 from tint.diffusion.generation import GenerateConfig, plan_images, reconstruct, render
 from tint.diffusion.model import DiffusionModel
 from tint.diffusion.pipeline import specialize_to
 from tint.eval.benchmark import class_similarity
 from tint.io.pictures import grid
+from tint.io.progress import bar
 from tint.io.storage import write_png
 from tint.models.resnet import ResNet
 from tint.models.teachers import GlyphBackbone
-from tint.models.teachers import specialize as specialize_teacher
-from tint.train.distill import DISTILL_ALPHA
+from tint.pipeline.recipe import DISTILL_ALPHA
+from tint.pipeline.students import task_teacher
 
 TINT = f"tint_{DISTILL_ALPHA}"
 GENERATORS = {TINT: ("tint", DISTILL_ALPHA), "tint_1.0": ("tint", 1.0), "ti": ("ti", DISTILL_ALPHA)}
@@ -84,7 +85,7 @@ def base_fidelity(model, teacher, settings: QualitySettings, progress=True, samp
     side = glyphs.settings().size // model.vae_scale_factor
     config = settings.generation
     logits, made = [], []
-    for batch in tqdm(labels.split(50), desc="base fidelity", disable=not progress):
+    for batch in bar(labels.split(50), "base fidelity", progress):
         prompts = [glyphs.caption(base[i]) for i in batch.tolist()]
         z = torch.randn(len(batch), model.unet.config.in_channels, side, side, generator=g)
         cond = model.encode_text(prompts)
@@ -144,17 +145,16 @@ def evaluate(
     fidelity = {label: {"random": [], "hard": []} for label in GENERATORS}
     vae, recon, copy, rows = [], [], {TINT: [], "real": []}, []
     episodes = [(kind, e) for kind in draws for e in draws[kind]]
-    for kind, episode in tqdm(episodes, desc="episodes", disable=not progress):
+    for kind, episode in bar(episodes, "episodes", progress):
         folder = workdir / "episodes" / f"{episode.index:04d}"
-        supports = _supports(dataset, episode, folder / "supports")
+        task = episode_task(dataset, episode, folder / "supports", backbone.input_size)
+        supports = task.supports
         specs = specialize_to(
             folder / "specialization", model, supports, config, resume=True, progress=False
         )
-        support_images = [
-            torch.stack([to_tensor(im.image, backbone.input_size) for im in supports[c]])
-            for c in episode.classes
-        ]
-        head = specialize_teacher(backbone, episode.classes, support_images)
+        images, labels = task.support_tensor(backbone.input_size)
+        support_images = [images[labels == i] for i in range(len(task.classes))]
+        head = task_teacher(backbone, task)
         made = {}
         for label, (generator, alpha) in GENERATORS.items():
             cfg = dataclasses.replace(
@@ -170,15 +170,8 @@ def evaluate(
         for c, real in zip(episode.classes, support_images):
             vae.append(psnr(model.decode_latents(model.encode_images(real)).cpu(), real))
             recon.append(psnr(reconstruct(model, specs[c], config).cpu(), real))
-        queries = torch.stack(
-            [
-                to_tensor(dataset.image(c, i), backbone.input_size)
-                for c in episode.classes
-                for i in episode.query[c]
-            ]
-        )
-        for key, images in ((TINT, made[TINT]), ("real", queries)):
-            copy[key].append(_nearest_distance(backbone, images, torch.cat(support_images)))
+        for key, shown in ((TINT, made[TINT]), ("real", task.queries)):
+            copy[key].append(_nearest_distance(backbone, shown, images))
         if len(rows) < 6:
             rows.append(_picture_row(supports[episode.classes[0]], made, settings.per_class))
     out["vae_psnr"] = sum(vae) / len(vae)
@@ -191,19 +184,6 @@ def evaluate(
     if pictures:
         _write_pictures(Path(pictures), base_samples, rows)
     return out
-
-
-def _supports(dataset, episode, folder: Path) -> dict[str, list[LabelledImage]]:
-    """An episode's supports as PNG files (specialisation reads files)."""
-    supports = {}
-    for name in episode.classes:
-        supports[name] = []
-        for file_id in episode.support[name]:
-            path = folder / name / f"{file_id}.png"
-            if not path.is_file():
-                write_png(path, dataset.image(name, file_id))
-            supports[name].append(LabelledImage(path, load_rgb(path)))
-    return supports
 
 
 @torch.no_grad()

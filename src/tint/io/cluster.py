@@ -15,9 +15,8 @@ from collections.abc import Callable, Hashable, Iterable
 from dataclasses import dataclass
 from typing import Any, TypeVar
 
-from tqdm.auto import tqdm
-
 from tint.errors import TintError
+from tint.io.progress import bar
 
 T = TypeVar("T")
 RETRIES = 3  # Ray's retries of a task whose worker died (a task that raises is not retried)
@@ -96,8 +95,8 @@ def run_tasks(
     pending = {remote.remote(function, job, threads, shared): index for index, job in jobs}
     failures = []
     # On Ctrl-C the tasks still running end with this driver: Ray ends a job's tasks with it.
-    with tqdm(total=total or len(pending), desc=desc, disable=not progress) as bar:
-        bar.update((total or len(pending)) - len(pending))
+    with bar(total=total or len(pending), desc=desc, show=progress) as shown:
+        shown.update((total or len(pending)) - len(pending))
         while pending:
             [ready], _ = ray.wait(list(pending), num_returns=1)
             index = pending.pop(ready)
@@ -107,7 +106,7 @@ def run_tasks(
                 failures.append((index, _message(e)))
             else:
                 finished(index, result)
-            bar.update(1)
+            shown.update(1)
     return sorted(failures)
 
 

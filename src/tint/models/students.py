@@ -19,6 +19,8 @@ import torch.nn.functional as F
 from torch import nn
 
 from tint.config import from_dict, setting
+from tint.data.images import to_tensor
+from tint.data.tasks import as_image
 from tint.errors import TintError
 from tint.io.storage import (
     load_weights,
@@ -212,6 +214,24 @@ class Student(nn.Module):
     def num_parameters(self) -> int:
         return sum(p.numel() for p in self.parameters())
 
+    @property
+    def classes(self) -> list[str]:
+        """The class names, in the order of the outputs."""
+        return list(self.config.classes)
+
+    @torch.no_grad()
+    def probabilities(self, images) -> torch.Tensor:
+        """(N, classes) softmax probabilities for a list of images: PIL images, or (H, W, 3)
+        uint8 arrays, of any size."""
+        size = tuple(self.config.input_size)
+        x = torch.stack([to_tensor(as_image(image), size) for image in images])
+        self.eval()
+        return torch.cat([self(chunk).softmax(1) for chunk in x.split(256)])
+
+    def predict(self, images) -> list[str]:
+        """The class name of each image (see `probabilities`)."""
+        return [self.classes[i] for i in self.probabilities(images).argmax(1).tolist()]
+
     def save_pretrained(self, directory: str | Path) -> None:
         directory = Path(directory)
         write_safetensors(directory / WEIGHTS, self.state_dict())
@@ -240,9 +260,15 @@ class Student(nn.Module):
             raise TintError(f"{directory / WEIGHTS}: weights do not fit a {other.arch}") from None
 
 
+def load_student(directory: str | Path) -> Student:
+    """The student saved in `directory` (student.safetensors and student.json), ready to
+    `predict`."""
+    return Student.from_pretrained(directory)
+
+
 def check_pretrained(directory: str | Path, arch: str, width: float) -> StudentConfig:
     """The config of the student saved in `directory`; raises unless it is an `arch` of
-    `width`, whose backbone a new student of those can start from."""
+    `width` whose weights load, so that a new student of those can start from its backbone."""
     directory = Path(directory)
     other = read_config(directory)
     if (other.arch, other.width) != (arch, width):
@@ -250,6 +276,7 @@ def check_pretrained(directory: str | Path, arch: str, width: float) -> StudentC
             f"{directory}: holds a {other.arch} of width {other.width}, "
             f"not a {arch} of width {width}"
         )
+    load_weights(Student(other), directory / WEIGHTS)
     return other
 
 

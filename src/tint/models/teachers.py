@@ -20,12 +20,12 @@ from pathlib import Path
 import torch
 import torch.nn.functional as F
 from torch import nn
-from tqdm.auto import tqdm
 
 from tint.config import setting
 from tint.data.augment import AugmentConfig, augment
 from tint.errors import TintError
 from tint.io.pretrained import loading
+from tint.io.progress import bar
 from tint.io.storage import check_directory, read_json_object
 
 KINDS = "a tint glyph teacher (config.json of kind 'resnet'), DINOv2 or CLIP vision (transformers)"
@@ -186,6 +186,7 @@ class Teacher(nn.Module):
         super().__init__()
         self.backbone, self.classes, self.scale = backbone, list(classes), scale
         self.prototypes = nn.Parameter(prototypes.clone(), requires_grad=False)  # (C, dim)
+        self.tuned_backbone = False  # whether fine-tuning changed the backbone's last block
 
     def forward(self, images: torch.Tensor) -> torch.Tensor:
         """(B, 3, H, W) RGB in [0, 1] -> (B, C) logits."""
@@ -235,12 +236,13 @@ def specialize(
         for p in block:
             p.requires_grad_(True)
         groups.append({"params": block, "lr": config.lr / 10})
+        teacher.tuned_backbone = True
     optimizer = torch.optim.Adam(groups)
     g = torch.Generator().manual_seed(config.seed)
     augmentation = augmentation or AugmentConfig()
     # BatchNorm statistics stay those of the base training: the supports are too few.
     teacher.eval()
-    for _ in tqdm(range(config.steps), desc="teacher fine-tuning", disable=not progress):
+    for _ in bar(range(config.steps), "teacher fine-tuning", progress):
         loss = F.cross_entropy(teacher(augment(images, g, augmentation)), labels)
         optimizer.zero_grad(set_to_none=True)
         loss.backward()

@@ -1,15 +1,16 @@
 """Knowledge distillation of a teacher into a student (Hinton et al. 2015), resumably.
 
-Each step draws a batch of pool images (generated, or any unlabelled ones), augments it, and
-shows the *same* augmented view to the teacher and the student. With `views` set, the teacher
-labels that many augmented views of every pool image once, before training, and each step draws
-its batch from those labelled views instead: the same loss for far fewer teacher calls (a step
+Each step draws a batch of the transfer set (the images a student learns the teacher from:
+generated, retrieved, any images without labels), augments it, and shows the *same* augmented
+view to the teacher and the student. With `views` set, the teacher labels that many augmented
+views of every transfer image once, before training, and each step draws its batch from those
+labelled views instead: the same loss for far fewer teacher calls (a step
 costs the teacher a forward of 64 images, the student a forward and a backward). The loss is
 
     T^2 KL(softmax(teacher / T) || softmax(student / T))  +  w * CE(student(aug(supports)), y)
 
-With no pool, the student learns from its supports alone (cross-entropy with the same ordinary
-augmentation): the baseline every generator has to beat. The student's forward runs under
+With no transfer set, the student learns from its supports alone (cross-entropy with the same
+ordinary augmentation): the baseline every generator has to beat. The student's forward runs under
 bfloat16 autocast where the hardware is fast at it (`precision`; losses in float32). Every
 step's batch and augmentation depend only on (seed, step), so a run resumed from a checkpoint is
 the run it would have been."""
@@ -25,41 +26,21 @@ import torch.nn.functional as F
 from tint.config import setting
 from tint.data.augment import AugmentConfig, augment
 from tint.data.images import as_float
-from tint.diffusion.generation import GenerateConfig
-from tint.diffusion.textual_inversion import TextualInversionConfig
 from tint.io import seeds
 from tint.io.checkpoint import Checkpoint
 from tint.io.stages import stage
 from tint.models.students import Student
 from tint.train.trainer import TrainConfig, train
 
-# TINT's noise blend for images a student learns from: the best of 0.3, 0.5, 0.7 and 0.9 in a
-# sweep on the glyph world's val classes (hard 5-way 1-shot, 4 episodes; README, Benchmark).
-# Near-copies of the supports (low alpha) teach the student less than varied images do.
-DISTILL_ALPHA = 0.9
 PRECISIONS = ("auto", "float32", "bfloat16")
-
-
-def student_generation(num: int = 100) -> GenerateConfig:
-    """TINT's settings for the images a student learns from (`tint distill`, `tint benchmark`,
-    the demo): DISTILL_ALPHA, and 10 DDIM steps with 100 textual-inversion steps at lr 1e-2
-    where `tint generate` takes 25 and 300 at 5e-3. With the teacher's labels once on 16 views
-    and bfloat16 students they cost no accuracy on the glyph world's hard val episodes at 1 and 5
-    shots and halve an episode's time (docs/PERFORMANCE.md)."""
-    return GenerateConfig(
-        num=num,
-        alpha=DISTILL_ALPHA,
-        ddim_steps=10,
-        ti=TextualInversionConfig(steps=100, lr=1e-2),
-    )
 
 
 @dataclass
 class DistillConfig(TrainConfig):
     """The optimisation (see TrainConfig) and the distillation loss."""
 
-    steps: int = setting(1000, "distillation steps", minimum=1)
-    batch: int = setting(64, "pool images per step", minimum=1)
+    steps: int = setting(400, "distillation steps", minimum=1)
+    batch: int = setting(64, "transfer-set images per step", minimum=1)
     lr: float = setting(3e-3, "AdamW's peak learning rate", above=0)
     warmup: int = setting(50, "steps of linear warm-up of the learning rate", minimum=0)
     schedule: str = setting(
@@ -74,14 +55,17 @@ class DistillConfig(TrainConfig):
     temperature: float = setting(4.0, "softens both distributions in the KL term", above=0)
     support_weight: float = setting(1.0, "weight of the supports' cross-entropy", minimum=0)
     base_batch: int = setting(
-        64, "base-pool images per step, beside the pool's, where there is a base pool", minimum=1
+        64,
+        "base-pool images per step, beside the transfer set's, where the base source is used",
+        minimum=1,
     )
     base_views: int = setting(
         2, "augmented views of each base-pool image the teacher labels once", minimum=1
     )
     views: int = setting(
         16,
-        "augmented views of each pool image the teacher labels once, before training, for the "
+        "augmented views of each transfer-set image the teacher labels once, before training, "
+        "for the "
         "steps to draw from (0: a fresh view, labelled when drawn, at every step)",
         minimum=0,
     )
@@ -148,13 +132,14 @@ def labelled_views(
     return torch.cat(views), torch.cat(logits)
 
 
-def pool_views(
-    teacher, pool: torch.Tensor, config: DistillConfig, augmentation: AugmentConfig
+def transfer_views(
+    teacher, transfer: torch.Tensor, config: DistillConfig, augmentation: AugmentConfig
 ) -> tuple[torch.Tensor, torch.Tensor]:
-    """The `config.views` labelled views of `pool` a student learns from (`labelled_views`):
-    the same for every student of one teacher, pool and seed, so they can share them."""
+    """The `config.views` labelled views of a transfer set a student learns from
+    (`labelled_views`): the same for every student of one teacher, transfer set and seed, so
+    they can share them."""
     g = seeds.generator(config.seed, "distill-views")
-    return labelled_views(teacher, pool, config.views, g, augmentation)
+    return labelled_views(teacher, transfer, config.views, g, augmentation)
 
 
 def distill(
@@ -162,7 +147,7 @@ def distill(
     teacher,
     supports: torch.Tensor,
     labels: torch.Tensor,
-    pool: torch.Tensor | None,
+    transfer: torch.Tensor | None,
     config: DistillConfig,
     augmentation: AugmentConfig | None = None,
     checkpoint_dir: str | Path | None = None,
@@ -175,15 +160,15 @@ def distill(
 
     Args:
         teacher: a module giving logits over the student's classes for images in [0, 1], or None
-            when there is no pool.
+            when there is nothing for it to label.
         supports: (K, 3, H, W) in [0, 1] with their class indices `labels` (K,).
-        pool: (M, 3, H, W) images the teacher labels (uint8, or float in [0, 1]); None for
-            supports only.
+        transfer: (M, 3, H, W) images the teacher labels (uint8, or float in [0, 1]); None for
+            none.
         checkpoint_dir: where to checkpoint every `config.checkpoint_every` steps and resume from.
         base: a base pool the teacher has labelled: uint8 views and the teacher's logits on
             each (`labelled_views`), `config.base_batch` of them in every step's KD term.
-        labelled: the pool's `pool_views`, where another student of the same teacher, pool and
-            seed made them already.
+        labelled: the transfer set's `transfer_views`, where another student of the same
+            teacher, transfer set and seed made them already.
     Returns:
         the final state: step, seconds, recent loss, and the precision it trained in.
     """
@@ -199,16 +184,16 @@ def distill(
         with torch.autocast(device.type, torch.bfloat16, enabled=precision == "bfloat16"):
             return student(x).float()
 
-    if pool is not None and config.views:
+    if transfer is not None and config.views:
         with stage("distillation"):
-            views, targets = labelled or pool_views(teacher, pool, config, augmentation)
+            views, targets = labelled or transfer_views(teacher, transfer, config, augmentation)
 
-    def pool_batch(g: torch.Generator) -> tuple[torch.Tensor, torch.Tensor]:
+    def transfer_batch(g: torch.Generator) -> tuple[torch.Tensor, torch.Tensor]:
         if config.views:
             pick = torch.randint(len(views), (config.batch,), generator=g)
             return as_float(views[pick]), targets[pick]
-        pick = torch.randint(len(pool), (config.batch,), generator=g)
-        view = augment(as_float(pool[pick]), g, augmentation)
+        pick = torch.randint(len(transfer), (config.batch,), generator=g)
+        view = augment(as_float(transfer[pick]), g, augmentation)
         with torch.no_grad(), stage("teacher_labels"):
             return view, teacher(view)
 
@@ -217,7 +202,7 @@ def distill(
         loss = config.support_weight * F.cross_entropy(
             forward(augment(supports[pick], g, augmentation)), labels[pick]
         )
-        batches = [] if pool is None else [pool_batch(g)]
+        batches = [] if transfer is None else [transfer_batch(g)]
         if base is not None:
             pick = torch.randint(len(base[0]), (config.base_batch,), generator=g)
             batches.append((as_float(base[0][pick]), base[1][pick]))

@@ -19,12 +19,12 @@ from dataclasses import dataclass
 from pathlib import Path
 
 import torch
-from tqdm.auto import tqdm
 
 from tint.config import setting
 from tint.errors import TintError
 from tint.io import seeds
 from tint.io.checkpoint import Checkpoint
+from tint.io.progress import bar
 from tint.io.run_folder import RunFolder
 
 
@@ -99,15 +99,14 @@ def train(
         checkpoint.load_into(saved, optimizer)
     averaged = [p for m in ema.values() for p in m.parameters() if p.requires_grad]
     started, recent = time.perf_counter(), []
-    bar = tqdm(
+    shown = bar(
         range(state["step"], config.steps),
+        desc or stage,
+        progress,
         initial=state["step"],
         total=config.steps,
-        desc=desc or stage,
-        disable=not progress,
-        leave=False,
     )
-    for index in bar:
+    for index in shown:
         for m in modules.values():
             m.train()  # a checkpoint's `record` may have scored them in eval mode
         loss = step(index, seeds.generator(config.seed, stage, index))
@@ -122,7 +121,7 @@ def train(
                 decay = min(config.ema_decay, (1 + index) / (10 + index))
                 torch._foreach_lerp_(averaged, params, 1 - decay)
         recent = (recent + [float(loss.detach())])[-window:]
-        bar.set_postfix(loss=f"{sum(recent) / len(recent):.4f}")
+        shown.set_postfix(loss=f"{sum(recent) / len(recent):.4f}")
         done = index + 1
         if checkpoint is not None and (done % config.checkpoint_every == 0 or done == config.steps):
             state.update(

@@ -1,4 +1,4 @@
-"""`tint bench`: how fast TINT specialises and generates, and how far that is from the hardware.
+"""`tint speed`: how fast TINT specialises and generates, and how far that is from the hardware.
 
 One run times the functions `tint generate` runs (`tint.diffusion.generation`: `learn_tokens`,
 `invert_supports`, `render`) the fast way (the default: every class's textual inversion in one
@@ -15,15 +15,16 @@ a UNet forward and backward to the text conditioning, as both inversions make wi
 frozen, and a VAE decode of one image) and multiplied by the samples the timed stages pushed
 through.
 
-The distillation that follows generation is timed too, on the fast way's images: the shipped
-teacher specialised to the task labels them and a student learns from them for `distill.steps`
-steps, with the teacher's labels and the student's training timed apart (on the CPU, where
-tint distils; the benchmark and `tint distill` do the same work per step)."""
+The distillation that follows generation is timed too, on the fast way's images, by the pipeline
+`tint distill` and the benchmark run: the shipped teacher specialised to the task labels them
+and a student learns from them for `distill.steps` steps, with the teacher's labels and the
+student's training timed apart (on the CPU, where tint distils)."""
 
 from __future__ import annotations
 
 import dataclasses
 import resource
+import tempfile
 import time
 from contextlib import contextmanager
 from dataclasses import dataclass
@@ -33,8 +34,8 @@ import torch
 
 from tint.config import SettingError, group, setting
 from tint.data import glyphs
-from tint.data.augment import AugmentConfig
-from tint.data.images import LabelledImage, resize, to_image, to_tensor
+from tint.data.images import LabelledImage, to_image, to_tensor
+from tint.data.tasks import Task
 from tint.diffusion.generation import (
     GenerateConfig,
     class_tokens,
@@ -52,13 +53,15 @@ from tint.diffusion.textual_inversion import TextualInversionConfig
 from tint.eval.model_quality import psnr
 from tint.io.pretrained import quiet_libraries
 from tint.io.stages import recording
-from tint.models.students import Student, StudentChoice
-from tint.models.teachers import TeacherConfig, load_backbone, specialize
-from tint.train.distill import DistillConfig, distill
+from tint.models.teachers import load_backbone
+from tint.pipeline.recipe import RecipeSettings, parse_recipe
+from tint.pipeline.students import Pipeline
+from tint.sources.source import uint8
+from tint.train.distill import DistillConfig
 
 
 @dataclass
-class BenchConfig:
+class SpeedConfig:
     ways: int = setting(5, "classes of the task", minimum=1)
     shots: int = setting(5, "supports per class", minimum=1)
     images: int = setting(64, "images generated and timed, over the classes", minimum=1)
@@ -149,7 +152,7 @@ def sd15_model(device: str, dtype: str, tokenizer: str | Path) -> DiffusionModel
     )
 
 
-def load_bench_model(arch: str, model_dir: str | Path, device: str, dtype: str) -> DiffusionModel:
+def load_speed_model(arch: str, model_dir: str | Path, device: str, dtype: str) -> DiffusionModel:
     """`arch` "sd15" (see `sd15_model`; `model_dir` lends its tokenizer), or the model in
     `model_dir`."""
     resolve_device(device)  # before building a large model for a device that is not there
@@ -239,7 +242,7 @@ def _timed(model: DiffusionModel, record: dict, key: str):
     record[key] = time.perf_counter() - start
 
 
-def _task(config: BenchConfig) -> dict[str, list[LabelledImage]]:
+def _task(config: SpeedConfig) -> dict[str, list[LabelledImage]]:
     """The task's supports: the first `shots` benchmark instances of `ways` novel glyph
     classes (TINT upsamples them to the model's resolution)."""
     novel = glyphs.split("novel")
@@ -261,38 +264,25 @@ def time_distillation(
     config: DistillConfig,
     progress: bool,
 ) -> dict:
-    """The teacher in `teacher_dir` specialised to the supports labels `images` (N, 3, H, W) in
-    [0, 1] while a conv4 student learns from them and the supports for `config.steps` steps.
-    Returns the seconds of the teacher's labels and of the rest of the distillation."""
+    """The pipeline's student of `tint@scratch` on `images` (N, 3, H, W) in [0, 1] as the task's
+    TINT images: the teacher in `teacher_dir`, specialised to the supports, labels them while a
+    conv4 student learns from them and the supports for `config.steps` steps. Returns the
+    seconds of the teacher's labels and of the rest of the distillation."""
     backbone = load_backbone(teacher_dir)
-    view = backbone.input_size
-    classes = list(supports)
-    per_class = [torch.stack([to_tensor(im.image, view) for im in supports[c]]) for c in classes]
-    augmentation = AugmentConfig.for_teacher(backbone.kind)
-    teacher = specialize(backbone, classes, per_class, TeacherConfig(), augmentation, False)
-    torch.manual_seed(0)
-    student = Student(StudentChoice().config(classes, backbone.kind, view))
-    labels = torch.arange(len(classes)).repeat_interleave(len(per_class[0]))
-    pool = (resize(images, view) * 255).round().to(torch.uint8)
-    with recording() as seconds:
-        distill(
-            student,
-            teacher,
-            torch.cat(per_class),
-            labels,
-            pool,
-            config,
-            augmentation,
-            progress=progress,
-            desc="distilling (timed)",
-        )
+    pipeline = Pipeline(RecipeSettings(distill=config), backbone, progress=progress)
+    with tempfile.TemporaryDirectory() as folder:
+        work = pipeline.on(Task(list(supports), supports), folder)
+        work.use_images("tint", uint8(images, backbone.input_size))
+        work.teacher()
+        with recording() as seconds:
+            work.student(parse_recipe("tint@scratch"))
     return {
         "teacher_labels": seconds["teacher_labels"],
         "distillation": seconds["distillation"],
     }
 
 
-def run_path(model: DiffusionModel, config: BenchConfig, reference: bool, progress: bool) -> dict:
+def run_path(model: DiffusionModel, config: SpeedConfig, reference: bool, progress: bool) -> dict:
     """Specialise to the task and generate `config.images` images, the fast way or the
     reference way. Returns timings, sample counts and the outputs compared between the two."""
     classes = _task(config)
@@ -343,7 +333,7 @@ def run_path(model: DiffusionModel, config: BenchConfig, reference: bool, progre
 
 
 @contextmanager
-def _fast_settings(model: DiffusionModel, config: BenchConfig):
+def _fast_settings(model: DiffusionModel, config: SpeedConfig):
     """Channels-last and torch.compile for the fast path only: the reference way that follows
     runs the model as loaded."""
     import torch._inductor.config
@@ -372,15 +362,15 @@ def _fast_settings(model: DiffusionModel, config: BenchConfig):
             model.vae.to(memory_format=torch.contiguous_format)
 
 
-def bench(
+def measure_speed(
     model: DiffusionModel,
-    config: BenchConfig,
+    config: SpeedConfig,
     teacher_dir: str | Path,
     compare: str | None = None,
     reference_model: DiffusionModel | None = None,
     progress: bool = True,
 ) -> dict:
-    """The figures of `tint bench` as one JSON-ready dict (see the module doc); `teacher_dir`
+    """The figures of `tint speed` as one JSON-ready dict (see the module doc); `teacher_dir`
     holds the teacher whose labels the timed distillation uses."""
     if compare not in (None, "reference"):
         raise SettingError("compare", f"must be reference, got {compare!r}")

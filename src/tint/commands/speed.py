@@ -1,4 +1,4 @@
-"""`tint bench`: how fast TINT specialises and generates, on this machine."""
+"""`tint speed`: how fast TINT specialises and generates, on this machine."""
 
 from __future__ import annotations
 
@@ -8,11 +8,11 @@ from dataclasses import dataclass
 from tint.commands import Command, Options
 from tint.commands.world import DEFAULT_MODEL, DEFAULT_TEACHER
 from tint.config import group, setting
-from tint.eval.bench import BenchConfig
+from tint.eval.speed import SpeedConfig
 
 
 @dataclass
-class BenchSettings:
+class SpeedSettings:
     model: str | None = setting(None, "Stable Diffusion directory (default: the shipped one)")
     arch: str = setting(
         "tiny",
@@ -23,18 +23,18 @@ class BenchSettings:
     compare: str | None = setting(
         None, "reference: also run the reference way and report speed-ups", choices=("reference",)
     )
-    bench: BenchConfig = group(BenchConfig, "what is timed", prefix="")
+    speed: SpeedConfig = group(SpeedConfig, "what is timed", prefix="")
 
 
-def run(settings: BenchSettings, options: Options) -> None:
-    from tint.eval.bench import bench, load_bench_model
+def run(settings: SpeedSettings, options: Options) -> None:
+    from tint.eval.speed import load_speed_model, measure_speed
 
-    config, model_dir = settings.bench, settings.model or DEFAULT_MODEL
-    model = load_bench_model(settings.arch, model_dir, config.device, config.dtype)
+    config, model_dir = settings.speed, settings.model or DEFAULT_MODEL
+    model = load_speed_model(settings.arch, model_dir, config.device, config.dtype)
     reference = None
     if settings.compare and config.dtype != "float32":
-        reference = load_bench_model(settings.arch, model_dir, config.device, "float32")
-    result = bench(
+        reference = load_speed_model(settings.arch, model_dir, config.device, "float32")
+    result = measure_speed(
         model, config, DEFAULT_TEACHER, settings.compare, reference, progress=not options.quiet
     )
     if options.json:
@@ -74,7 +74,8 @@ def run(settings: BenchSettings, options: Options) -> None:
 
 
 COMMAND = Command(
-    name="bench",
+    name="speed",
+    names=("bench",),
     help="measure TINT's speed: specialisation, images/s, distillation, memory, TFLOP/s",
     description="Specialise to one N-way K-shot task (textual inversion at a fixed step count, "
     "null-text inversion of every support), generate images and distil a student from them, "
@@ -82,9 +83,9 @@ COMMAND = Command(
     "peak memory and the model TFLOP/s achieved. "
     "--compare reference also runs the reference way (batch 1, float32, one class, support and "
     "image at a time) on the same inputs and reports the speed-up and the quality difference.",
-    settings=BenchSettings,
-    base=BenchSettings,
+    settings=SpeedSettings,
+    base=SpeedSettings,
     run=run,
     options=("quiet", "json", "threads"),
-    aliases={"--steps": "bench.generation.ddim_steps"},
+    aliases={"--steps": "speed.generation.ddim_steps"},
 )

@@ -1,4 +1,4 @@
-"""`tint bench`: the fast path computes what the reference way computes, and says how fast."""
+"""`tint speed`: the fast path computes what the reference way computes, and says how fast."""
 
 import json
 
@@ -10,7 +10,7 @@ SMALL = ["--ways", "2", "--shots", "2", "--ti-steps", "3", "--ddim-steps", "5", 
 
 
 def test_fast_path_and_reference_agree_and_both_are_timed(capsys):
-    args = ["bench", *SMALL, "--batch", "4", "--distill-steps", "10", "--compare", "reference"]
+    args = ["speed", *SMALL, "--batch", "4", "--distill-steps", "10", "--compare", "reference"]
     code = main([*args, "--json", "--quiet"])
     assert code == 0
     result = json.loads(capsys.readouterr().out)
@@ -58,12 +58,12 @@ def test_fast_settings_apply_to_the_fast_path_only():
 
     from tint.commands import world
     from tint.diffusion.model import DiffusionModel
-    from tint.eval.bench import BenchConfig, _fast_settings
+    from tint.eval.speed import SpeedConfig, _fast_settings
 
     model = DiffusionModel.load(world.DEFAULT_MODEL)
     unet, graphs = model.unet, torch._dynamo.config.cache_size_limit
     conv = unet.conv_in.weight
-    with _fast_settings(model, BenchConfig(channels_last=True, compile=True)):
+    with _fast_settings(model, SpeedConfig(channels_last=True, compile=True)):
         assert model.unet is not unet and model.unet._orig_mod is unet
         assert conv.is_contiguous(memory_format=torch.channels_last) and not conv.is_contiguous()
         assert torch._inductor.config.freezing
@@ -78,7 +78,7 @@ def test_fast_settings_apply_to_the_fast_path_only():
 def test_compiled_fast_path_computes_what_the_reference_way_computes(capsys):
     # Generation's frozen graphs hold the UNet's weights as constants; the images must still be
     # the reference way's from the same seeds, and the inversions as close.
-    args = ["bench", *SMALL, "--batch", "4", "--compile", "--compare", "reference", "--json"]
+    args = ["speed", *SMALL, "--batch", "4", "--compile", "--compare", "reference", "--json"]
     assert main([*args, "--quiet"]) == 0
     result = json.loads(capsys.readouterr().out)
     assert result["compile_s"] > 0
@@ -89,7 +89,7 @@ def test_compiled_fast_path_computes_what_the_reference_way_computes(capsys):
 @pytest.mark.slow
 def test_sd15_architecture_has_stable_diffusion_15s_parameter_counts():
     from tint.commands import world
-    from tint.eval.bench import sd15_model
+    from tint.eval.speed import sd15_model
 
     model = sd15_model("cpu", "float32", world.DEFAULT_MODEL / "tokenizer")
     count = {

@@ -28,21 +28,17 @@ from pathlib import Path
 
 import torch
 import torch.nn.functional as F
-from tqdm.auto import tqdm
 
 from tint.data.datasets import open_dataset
 from tint.data.episodes import Episode
 from tint.data.images import as_float
+from tint.data.tasks import episode_task
 from tint.errors import TintError
 from tint.eval import variance
-from tint.eval.methods import (
-    DIFFUSION,
-    MethodSettings,
-    TaskRunner,
-    load_task,
-    parse_method,
-)
+from tint.io.progress import bar
 from tint.io.storage import read_json, read_json_object
+from tint.pipeline.recipe import RecipeSettings, parse_recipe
+from tint.pipeline.students import Pipeline, TaskWork
 
 METRICS = (
     "teacher_agrees",
@@ -65,14 +61,15 @@ class Measured:
 
 
 def check_sources(names: list[str]) -> list[str]:
-    """The sources, checked: a source of `tint benchmark --methods` (tint:A too) or supports."""
+    """The sources, checked: one of `tint benchmark`'s sources that adds images to the transfer
+    set (tint:A too), or supports."""
     if not names:
         raise TintError("name at least one source")
     for name in names:
         if name.partition(":")[0] not in KINDS or (name != "supports" and "@" in name):
             raise TintError(f"unknown source {name!r}: one of {', '.join(KINDS)} (tint:A too)")
         if name != "supports":
-            parse_method(name)
+            parse_recipe(name)
     if len(set(names)) != len(names):
         raise TintError("a source is named twice")
     return names
@@ -116,29 +113,30 @@ def _spread(vectors: torch.Tensor, classes: torch.Tensor) -> float | None:
     return sum(spreads) / len(spreads) if spreads else None
 
 
-def source_images(runner: TaskRunner, task, name: str, folder: Path) -> Measured:
+def source_images(work: TaskWork, name: str) -> Measured:
     """One source's images on a task and the class each is for: generated ones as the
     benchmark made them (made now where the folder lacks them), retrieved ones mined again."""
-    supports, support_labels = runner.supports_tensor(task)
+    supports, support_labels = work.task.support_tensor(work.pipeline.view_size)
     if name == "supports":
         return Measured(supports, support_labels)
-    method = parse_method(name)
-    images = as_float(runner.pool(task, method, folder))
-    if method.sources[0] == "retrieval":
-        embed = runner.backbone.embed
+    images = as_float(work.images(name))
+    if name == "retrieval":
+        embed = work.pipeline.backbone.embed
         with torch.no_grad():
             found = F.normalize(torch.cat([embed(x) for x in images.split(256)]), dim=1)
             nearest = (found @ F.normalize(embed(supports), dim=1).T).argmax(1)
         return Measured(images, support_labels[nearest], true_classes=False)
-    manifest = read_json(folder / method.spelled[0].replace(":", "-") / "manifest.json")
-    classes = [task.classes.index(e["class"]) for e in manifest["images"]]
+    manifest = work.folder / name.replace(":", "-") / "manifest.json"
+    if not manifest.is_file():  # augment: each support reconstructed, in order
+        return Measured(images, support_labels)
+    classes = [work.task.classes.index(e["class"]) for e in read_json(manifest)["images"]]
     return Measured(images, torch.tensor(classes))
 
 
 def measure_run(
     run: str | Path,
     names: list[str],
-    runner: TaskRunner,
+    pipeline: Pipeline,
     episodes: int | None = None,
     progress: bool = True,
 ) -> dict:
@@ -155,15 +153,16 @@ def measure_run(
         raise TintError(f"{run} has {len(drawn)} finished episodes; measuring needs 2")
     data = open_dataset(settings["dataset"], settings["split"])
     rows = []
-    for entry in tqdm(drawn, desc="episodes", disable=not progress):
+    for entry in bar(drawn, "episodes", progress):
         episode = Episode(**entry)
         folder = run / "episodes" / f"{episode.index:04d}"
-        task = load_task(data, episode, folder / "supports", runner.view_size, runner.settings.seed)
-        teacher = runner.teacher(task)
+        size, seed = pipeline.view_size, pipeline.settings.seed
+        work = pipeline.on(episode_task(data, episode, folder / "supports", size, seed), folder)
+        teacher = work.teacher()
         row = {"index": episode.index}
         for name in names:
-            measured = source_images(runner, task, name, folder)
-            row[name] = measure(teacher, measured, task.queries, task.query_labels)
+            measured = source_images(work, name)
+            row[name] = measure(teacher, measured, work.task.queries, work.task.query_labels)
         rows.append(row)
     return {"sources": names, "episodes": rows, **summarize_sources(rows, names)}
 
@@ -214,13 +213,9 @@ def _cell(value: dict | None, signed: bool = False) -> str:
     return f"{mean:{form}} [{lo:{form}}, {hi:{form}}]"
 
 
-def needs_model(names: list[str]) -> bool:
-    return any(n != "supports" and parse_method(n).uses(DIFFUSION) for n in names)
-
-
-def run_settings(settings: dict, where: str) -> MethodSettings:
-    """The method settings a benchmark run was made with, from its run.json (read from
+def run_settings(settings: dict, where: str) -> RecipeSettings:
+    """The recipe settings a benchmark run was made with, from its run.json (read from
     `where`)."""
     from tint.config import from_dict
 
-    return from_dict(MethodSettings, settings["setup"], where, "setup")
+    return from_dict(RecipeSettings, settings["setup"], where, "setup")
