@@ -5,7 +5,7 @@ STAMP := $(VENV)/.installed
 export HF_HUB_OFFLINE := 1
 export TRANSFORMERS_OFFLINE := 1
 
-.PHONY: setup demo test test-slow lint clean
+.PHONY: setup demo test check test-slow lint clean
 
 setup: $(STAMP)
 
@@ -21,6 +21,10 @@ demo: $(STAMP)
 
 test: $(STAMP)
 	$(PY) -m pytest -q
+
+# The suite without its end-to-end, Ray and README-execution tests: the loop of editing and testing.
+check: $(STAMP)
+	$(PY) -m pytest -q -m "not slow and not e2e and not ray and not readme"
 
 test-slow: $(STAMP)
 	$(PY) -m pytest -q -m slow

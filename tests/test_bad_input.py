@@ -368,6 +368,7 @@ BENCHMARK = {
         lambda t: [
             *["--dataset", f"folder:{_folder(t)}", "--ways", "2", "--shots", "1"],
             *["--queries", "1", "--methods", "supports@pretrained"],
+            *["--teacher", _teacher(t, lambda d: None)],  # none ships for another teacher
         ],
         "a pretrained start needs a base-pretrained student: --student-pretrained DIR",
     ),

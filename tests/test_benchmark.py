@@ -165,6 +165,7 @@ def test_a_committed_benchmark_records_every_setting_it_ran_with(run_json):
     assert to_dict(settings) == recorded
 
 
+@pytest.mark.e2e
 def test_sources_combine_and_students_start_from_the_shipped_pretrained_network(tmp_path, capsys):
     """base learns from the whole base pool (each image's 2 labelled views), base+tint from it
     and TINT's images, which tint then finds made, labelled; @pretrained students start from the

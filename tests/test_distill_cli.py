@@ -18,6 +18,8 @@ from tint.models.students import Student
 from tint.models.teachers import load_backbone, specialize
 from tint.train.distill import agreement
 
+pytestmark = pytest.mark.e2e
+
 CLASSES = 3
 
 

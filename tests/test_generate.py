@@ -143,6 +143,7 @@ def test_textual_inversion_only_generator(mixed_supports, model_dir, tmp_path, c
         assert Image.open(out / e["path"]).mode == "RGB"
 
 
+@pytest.mark.e2e
 def test_null_blend_moves_tint_from_the_support_towards_textual_inversion(
     supports, model_dir, tmp_path, capsys
 ):

@@ -27,6 +27,8 @@ from tint.diffusion.pipeline import group_record
 
 from .conftest import write_supports
 
+pytestmark = pytest.mark.e2e
+
 
 def start(argv: list[str]) -> subprocess.Popen:
     env = {**os.environ, "HF_HUB_OFFLINE": "1", "TRANSFORMERS_OFFLINE": "1"}

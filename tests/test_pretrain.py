@@ -106,6 +106,7 @@ def test_a_model_started_from_another_has_its_denoiser_and_shared_word_embedding
     assert not (tmp_path / "third").exists()
 
 
+@pytest.mark.e2e
 def test_the_shipped_models_records_still_resume(tmp_path):
     """The shipped models keep only their training record (state.json): `--resume` on a copy
     goes on from the published weights, one step here, with a re-warmed optimiser."""

@@ -193,7 +193,7 @@ class Case:
 
 
 DEMO_SMALL = "--num 2 --distill-steps 10 --ti-steps 5 --ddim-steps 3 --quiet"
-BENCH_SMALL = "--ways 2 --shots 1 --ti-steps 2 --ddim-steps 3 --images 2 --batch 2 --quiet"
+SPEED_SMALL = "--ways 2 --shots 1 --ti-steps 2 --ddim-steps 3 --images 2 --batch 2 --quiet"
 
 CASES = {
     "tint demo --out demo-output": Case(
@@ -223,6 +223,16 @@ CASES = {
     ),
     '{"arch": "conv4", "width": 1.0,': Case("classes", file="my-student/student.json"),
     "import json": Case("classes"),
+    "import tint": Case(
+        "classes",
+        [
+            (
+                'eval="held-out", progress=False)',
+                'eval="held-out", progress=False, num=4, distill_steps=20, ti_steps=5, '
+                "ddim_steps=3)",
+            )
+        ],
+    ),
     "tint generate my-classes --out more-glyphs": Case(
         "classes",
         [("--out more-glyphs", "--out more-glyphs --num 2 --ti-steps 5 --ddim-steps 3 --quiet")],
@@ -273,11 +283,11 @@ CASES = {
     "tint plan other-tool.json --half-width 0.02 --ways 5 --cost-episode 180 --max-queries 19": (
         Case("benchmark")
     ),
-    "tint bench --arch tiny --compare reference": Case(
-        "bench", [("--compare reference", f"--compare reference {BENCH_SMALL}")]
+    "tint speed --arch tiny --compare reference": Case(
+        "speed", [("--compare reference", f"--compare reference {SPEED_SMALL}")]
     ),
-    "tint bench --arch sd15 --device cuda --dtype float16 --compare reference --json": Case(
-        "bench", needs_cuda=True
+    "tint speed --arch sd15 --device cuda --dtype float16 --compare reference --json": Case(
+        "speed", needs_cuda=True
     ),
     "tint data glyphs --split novel --out novel-glyphs": Case("glyphs"),
     "tint pretrain diffusion --out glyph-diffusion    # VAE, then UNet + CLIP text encoder; "
@@ -324,8 +334,8 @@ CASES = {
         ],
         prelude="from tint.diffusion.textual_inversion import TextualInversionConfig as TI\n",
     ),
-    "tint bench --arch tiny --compare reference --json": Case(
-        "bench", [("--compare reference --json", f"--compare reference --json {BENCH_SMALL}")]
+    "tint speed --arch tiny --compare reference --json": Case(
+        "speed", [("--compare reference --json", f"--compare reference --json {SPEED_SMALL}")]
     ),
 }
 
@@ -345,6 +355,10 @@ def test_the_make_targets_run_what_the_readme_says():
     makefile = (ROOT / "Makefile").read_text()
     assert re.search(r"^demo: .*\n\t\$\(VENV\)/bin/tint demo --out demo-output$", makefile, re.M)
     assert re.search(r"^test: .*\n\t\$\(PY\) -m pytest -q$", makefile, re.M)
+    fast = (
+        r'^check: .*\n\t\$\(PY\) -m pytest -q -m "not slow and not e2e and not ray and not readme"$'
+    )
+    assert re.search(fast, makefile, re.M)
 
 
 # --- the files each scene starts from ------------------------------------------------------------
@@ -499,6 +513,7 @@ def _run_scene(scene: str, root: Path, model_dir: Path, monkeypatch) -> None:
 SCENES = sorted({c.scene for c in CASES.values()} - {"make"})
 
 
+@pytest.mark.readme
 @pytest.mark.parametrize("scene", SCENES)
 def test_the_pages_run_as_written(scene, tmp_path, model_dir, monkeypatch, request):
     if scene == "scaling":
@@ -904,7 +919,7 @@ def test_the_results_curves_are_the_committed_val_runs():
 def test_the_results_sources_tables_are_the_committed_measurements():
     """docs/RESULTS.md's tables of what each source's images are to the teacher: `tint sources`'
     rows over the committed val measurement and its novel confirmation."""
-    from tint.eval.sources import table_lines
+    from tint.eval.source_measures import table_lines
 
     page = page_rows("docs/RESULTS.md")
     for folder, episodes in (("glyphs-val-recipe-1shot", 10), ("glyphs-novel-recipe-1shot", 30)):

@@ -44,6 +44,8 @@ from tint.data import glyphs
 from tint.data.images import to_image
 from tint.models.students import Student
 
+pytestmark = pytest.mark.e2e
+
 FILE = Path(__file__).parent / "data" / "same-outputs.safetensors"
 RECORD = os.environ.get("TINT_RECORD") == "1"
 # Per kind of output: (how far apart, the most allowed); see the table above.

@@ -10,6 +10,8 @@ from tint.commands import world
 from tint.eval.source_measures import Measured, measure
 from tint.models.teachers import load_backbone, specialize
 
+pytestmark = pytest.mark.e2e
+
 WAYS, NUM, RETRIEVED = 3, 4, 5
 
 

@@ -9,6 +9,7 @@ from tint.cli import main
 SMALL = ["--ways", "2", "--shots", "2", "--ti-steps", "3", "--ddim-steps", "5", "--images", "6"]
 
 
+@pytest.mark.e2e
 def test_fast_path_and_reference_agree_and_both_are_timed(capsys):
     args = ["speed", *SMALL, "--batch", "4", "--distill-steps", "10", "--compare", "reference"]
     code = main([*args, "--json", "--quiet"])

@@ -3,13 +3,12 @@
 from __future__ import annotations
 
 from tint.commands import Command, Options
-from tint.commands.world import DEFAULT_MODEL, DEFAULT_TEACHER, shipped_student
+from tint.commands.world import DEFAULT_MODEL, DEFAULT_TEACHER, pretrained_student
 from tint.eval.benchmark import BenchmarkSettings, plan_benchmark, run_benchmark
 
 
 def run(settings: BenchmarkSettings, options: Options) -> None:
-    glyphs = settings.dataset == "glyphs" and settings.teacher is None
-    student = shipped_student(settings.setup.student.arch) if glyphs else None
+    student = pretrained_student(settings.setup.student.arch, settings.teacher)
     with options.cluster() as cluster:
         # An episode's GPU, on a Ray worker that has one, runs the diffusion model.
         device = "cuda" if cluster is not None and cluster.gpus > 0 else "cpu"

@@ -4,7 +4,7 @@
 from __future__ import annotations
 
 from tint.commands import Command, Options
-from tint.commands.world import DEFAULT_MODEL, DEFAULT_TEACHER, shipped_student
+from tint.commands.world import DEFAULT_MODEL, DEFAULT_TEACHER, pretrained_student
 from tint.io import stages
 from tint.pipeline.distill import DistillSettings, distill, plan_distill
 
@@ -19,10 +19,10 @@ def distill_run(
     cluster=None,
 ) -> dict:
     """`tint distill` and `tint.distill`: the settings with the world's defaults filled in (the
-    shipped model and teacher, and with the shipped teacher its pretrained student), then the
-    pipeline; returns the report."""
-    shipped = shipped_student(settings.setup.student.arch) if settings.teacher is None else None
-    plan = plan_distill(settings, DEFAULT_MODEL, DEFAULT_TEACHER, shipped)
+    shipped model and teacher, and with the shipped teacher its pretrained student: the one
+    place they are), then the pipeline; returns the report."""
+    student = pretrained_student(settings.setup.student.arch, settings.teacher)
+    plan = plan_distill(settings, DEFAULT_MODEL, DEFAULT_TEACHER, student)
     report = distill(plan, supports, held_out, resume=resume, progress=progress, cluster=cluster)
     return {**report, "out": str(plan.settings.out)}
 
@@ -34,9 +34,12 @@ def run(settings: DistillSettings, options: Options) -> None:
         )
     s = report["student"]
     images = " and ".join(f"{n:,} {source}" for source, n in report["images"].items())
+    if report["base_views"]:
+        images += f"{' and ' if images else ''}{report['base_views']:,} base"
+    start = "a pretrained" if report["init"] == "pretrained" else "a fresh"
     print(
-        f"{len(report['classes'])} classes, {report['method']} ({images or 'the supports'} "
-        f"images), from {report['init']} -> {s['arch']} student, {s['parameters']:,} parameters "
+        f"{len(report['classes'])} classes, {f'{images} images' if images else 'supports alone'}"
+        f" -> {s['arch']} student from {start} start, {s['parameters']:,} parameters "
         f"({s['size_kb']} KB), {s['images_per_s']:,} images/s"
     )
     follows = report["student_vs_teacher"]

@@ -20,6 +20,12 @@ def shipped_student(arch: str) -> Path | None:
     return path if path.is_dir() else None
 
 
+def pretrained_student(arch: str, teacher: str | None) -> Path | None:
+    """Where students of `arch` start from by default behind `teacher` (None: the shipped one):
+    the glyph world's base-pretrained student with the glyph world's teacher; none otherwise."""
+    return shipped_student(arch) if teacher is None else None
+
+
 def section(name: str) -> dict:
     """One table of the world file (configs/glyphs.toml): "diffusion", "teacher", "student"."""
     return read_file(WORLD)[name]

@@ -39,6 +39,7 @@ from tint.io.progress import bar
 from tint.io.storage import read_json, read_json_object
 from tint.pipeline.recipe import RecipeSettings, parse_recipe
 from tint.pipeline.students import Pipeline, TaskWork
+from tint.sources import SOURCES
 
 METRICS = (
     "teacher_agrees",
@@ -48,7 +49,8 @@ METRICS = (
     "feature_spread",
     "pixel_spread",
 )
-KINDS = ("supports", "tint", "ti", "augment", "retrieval")
+# What can be measured: the supports, and every source whose images join a transfer set.
+KINDS = ("supports", *(name for name, source in SOURCES.items() if source.images))
 
 
 @dataclass

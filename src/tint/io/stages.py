@@ -16,7 +16,7 @@ clock reads; with CUDA in use, a stage waits for the GPU at its ends. The stages
     textual_inversion    learning the class tokens
     null_text_inversion  inverting the supports (DDIM inversion and null-text optimisation)
     generation           rendering images from the specialisations
-    retrieval            picking neighbours from an unlabelled pool
+    retrieval            picking the base pool's images nearest the supports
     teacher_labels       the teacher's logits on the images a student learns from
     distillation         training the student (less the teacher's labels)
     scoring              the model under test on the queries or held-out images

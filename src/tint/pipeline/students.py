@@ -33,7 +33,7 @@ from tint.io.cluster import Cluster
 from tint.models.students import Student, check_pretrained
 from tint.models.teachers import Backbone, Teacher, TeacherConfig, specialize
 from tint.pipeline.recipe import Recipe, RecipeSettings, resolve_init
-from tint.sources import GENERATED, MINED, SOURCES, SourceJob
+from tint.sources import SOURCES, SourceJob
 from tint.sources.base_pool import BasePool
 from tint.train.distill import distill, transfer_views
 
@@ -91,8 +91,8 @@ class Pipeline:
     """The settings and models of recipes run on many tasks: each task's work is a `TaskWork`.
 
     Args:
-        settings: how every recipe runs (a `student_init` of auto is resolved here; its note,
-            where it has one, is `note`).
+        settings: how every recipe runs (a `student_init` of auto is resolved by
+            `resolve_init`: pretrained where there is a `pretrained` student).
         backbone: the teacher's backbone.
         model: the diffusion model, or a function that loads it at the first generated source.
         base_pool: what mined sources draw from.
@@ -111,7 +111,7 @@ class Pipeline:
         cluster: Cluster | None = None,
     ):
         self.cluster = cluster  # where generated sources render shards of classes
-        self.settings, self.note = resolve_init(settings, pretrained)
+        self.settings = resolve_init(settings, pretrained)[0]
         self.backbone, self.base_pool = backbone, base_pool
         self._model, self.pretrained, self.progress = model, pretrained, progress
         self.view_size = backbone.input_size
@@ -123,14 +123,6 @@ class Pipeline:
         if not isinstance(self._model, DiffusionModel):
             self._model = self._model()
         return self._model
-
-    def check(self, recipes: list[Recipe]) -> None:
-        """Raises if one of `recipes` needs what this pipeline lacks."""
-        if any(r.needs(MINED) for r in recipes) and self.base_pool is None:
-            raise TintError("the retrieval and base sources need a base pool")
-        if any(r.needs(GENERATED) for r in recipes) and self._model is None:
-            raise TintError("the tint, ti and augment sources need a diffusion model")
-        check_start(self.settings, recipes, self.pretrained)
 
     def init(self, recipe: Recipe) -> str:
         """How a recipe's student starts: "scratch" or "pretrained"."""
