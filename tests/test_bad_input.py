@@ -302,6 +302,10 @@ DISTILL = {
         lambda t: [_supports(t), "--method", "tint+retrieval"],
         "method tint+retrieval: its base images need --base DIR",
     ),
+    "a base folder no source of the method uses": (
+        lambda t: [_supports(t), "--method", "tint", "--base", _glyph_classes(t / "base")],
+        "method tint uses no base images",
+    ),
     "an unknown method": (
         lambda t: [_supports(t), "--method", "tint+magic"],
         "unknown method 'tint+magic'",

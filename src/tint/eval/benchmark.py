@@ -141,6 +141,8 @@ def plan_benchmark(
         raise SettingError(
             "split", "base is the pool that retrieval and base draw from: choose val or novel"
         )
+    if all(r.init for r in recipes):  # every student names its start: nothing to say
+        note = None
     starts_pretrained = any((r.init or setup.student_init) == "pretrained" for r in recipes)
     generative = any(r.needs(GENERATED) for r in recipes)
     plan = BenchmarkPlan(

@@ -110,6 +110,11 @@ def plan_distill(
     recipe = parse_recipe(method)
     if recipe.needs(MINED) and not settings.base:
         raise TintError(f"method {method}: its base images need --base DIR")
+    if settings.base and not recipe.needs(MINED):
+        raise TintError(
+            f"method {method} uses no base images: name retrieval or base in it, or leave out "
+            "--base"
+        )
     pretrained = settings.setup.student_pretrained or student_dir
     pretrained = None if pretrained is None else str(pretrained)
     setup, note = resolve_init(settings.setup, pretrained)
@@ -120,7 +125,7 @@ def plan_distill(
         str(settings.teacher or teacher_dir),
         str(settings.model or model_dir) if recipe.needs(GENERATED) else None,
         pretrained if (recipe.init or setup.student_init) == "pretrained" else None,
-        note,
+        None if recipe.init else note,
     )
 
 
@@ -179,7 +184,7 @@ def distill(
             taught = torch.cat([work.images(n) for n in names]).float() / 255 if names else images
             probe = taught[:: max(1, len(taught) // PROBE)]  # about PROBE of them
             follows = agreement(student, work.teacher(), probe, s.setup.distill.temperature)
-            held = None if task.queries is None else _held_out(student, work.teacher(), task)
+            scored = None if task.queries is None else _held_out(student, work.teacher(), task)
         report = {
             "classes": task.classes,
             "supports_per_class": {c: len(task.supports[c]) for c in task.classes},
@@ -206,8 +211,8 @@ def distill(
             "seconds": round(time.perf_counter() - started, 1),
             "stages": stages.rounded(seconds, 1),
         }
-        if held is not None:
-            report["held_out"] = held
+        if scored is not None:
+            report["held_out"] = scored
         write_json(out / "report.json", report)
         _write_html(out, report, task)
         return report
