@@ -13,7 +13,9 @@ def run(settings: BenchmarkSettings, options: Options) -> None:
         # An episode's GPU, on a Ray worker that has one, runs the diffusion model.
         device = "cuda" if cluster is not None and cluster.gpus > 0 else "cpu"
         plan = plan_benchmark(settings, DEFAULT_MODEL, DEFAULT_TEACHER, student, device)
-        results = run_benchmark(plan, options.resume, not options.quiet, cluster)
+        results = run_benchmark(
+            plan, resume=options.resume, progress=not options.quiet, cluster=cluster
+        )
     print_benchmark(results, settings.out)
 
 

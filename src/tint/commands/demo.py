@@ -86,10 +86,10 @@ class DemoSettings:
 
 
 def run(settings: DemoSettings, options: Options) -> None:
-    print_summary(run_demo(settings, not options.quiet))
+    print_summary(run_demo(settings, progress=not options.quiet))
 
 
-def run_demo(settings: DemoSettings, progress: bool = True) -> dict:
+def run_demo(settings: DemoSettings, *, progress: bool = True) -> dict:
     """Run the demo in `settings.out` (finished work is reused) and return its summary."""
     out = Path(settings.out)
     start = time.perf_counter()
@@ -97,7 +97,7 @@ def run_demo(settings: DemoSettings, progress: bool = True) -> dict:
     with RunFolder(out, to_dict(settings), resume=True, may_change=("out",)):
         dataset = open_dataset("glyphs", "novel")
         backbone = load_backbone(DEFAULT_TEACHER)
-        similarity = class_similarity(dataset, backbone, progress)
+        similarity = class_similarity(dataset, backbone, progress=progress)
         ways, shots, queries = settings.ways, settings.shots, settings.queries
         episode = sample_episode(dataset, ways, shots, queries, seed, settings.episode, similarity)
         task = episode_task(dataset, episode, out / "supports", backbone.input_size, seed)

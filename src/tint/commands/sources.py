@@ -44,7 +44,9 @@ def run(settings: SourcesSettings, options: Options) -> None:
     base_pool = None
     if "retrieval" in names:
         spec = absolute_spec(run_json["dataset"])
-        base_pool = BasePool.from_split(spec, run_json["base_pool"], backbone, not options.quiet)
+        base_pool = BasePool.from_split(
+            spec, run_json["base_pool"], backbone, progress=not options.quiet
+        )
     pipeline = Pipeline(
         recipe_settings,
         backbone,
@@ -52,7 +54,7 @@ def run(settings: SourcesSettings, options: Options) -> None:
         base_pool,
         progress=False,
     )
-    measured = measure_run(folder, names, pipeline, settings.episodes, not options.quiet)
+    measured = measure_run(folder, names, pipeline, settings.episodes, progress=not options.quiet)
     write_json(folder / "sources.json", measured)
     if options.json:
         print(json.dumps({k: measured[k] for k in ("sources", "summary", "paired")}, indent=2))

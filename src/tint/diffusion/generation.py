@@ -150,6 +150,7 @@ def learn_tokens(
     tokens: dict[str, str],
     config: GenerateConfig,
     latents: dict[str, torch.Tensor] | None = None,
+    *,
     reference: bool = False,
     progress: bool = True,
 ) -> dict[str, TokenEmbedding]:
@@ -172,7 +173,7 @@ def learn_tokens(
             [latents[n] for n in names],
             config.ti,
             config.seed,
-            progress,
+            progress=progress,
         )
     return {
         n: TokenEmbedding(
@@ -191,6 +192,7 @@ def invert_supports(
     embeddings: dict[str, TokenEmbedding],
     config: GenerateConfig,
     latents: dict[str, torch.Tensor] | None = None,
+    *,
     reference: bool = False,
     progress: bool = True,
 ) -> dict[str, Specialization]:
@@ -211,7 +213,7 @@ def invert_supports(
         zT = torch.cat([p.latents_T for p in parts])
         nulls = torch.cat([p.null_embeddings for p in parts], 1)
     else:
-        inverted = null_text.invert(model, z0, cond, steps, nt, config.guidance, progress)
+        inverted = null_text.invert(model, z0, cond, steps, nt, config.guidance, progress=progress)
         zT, nulls = inverted.latents_T, inverted.null_embeddings
     specs = {}
     for n, z, e in zip(names, zT.split(counts), nulls.split(counts, 1)):
@@ -231,6 +233,7 @@ def specialize(
     model: DiffusionModel,
     classes: dict[str, list[LabelledImage]],
     config: GenerateConfig,
+    *,
     reference: bool = False,
     progress: bool = True,
 ) -> dict[str, Specialization]:
@@ -238,8 +241,12 @@ def specialize(
     config.validate()
     latents = _latents(model, classes, config)
     tokens = class_tokens(model, classes)
-    embeddings = learn_tokens(model, classes, tokens, config, latents, reference, progress)
-    return invert_supports(model, classes, embeddings, config, latents, reference, progress)
+    embeddings = learn_tokens(
+        model, classes, tokens, config, latents, reference=reference, progress=progress
+    )
+    return invert_supports(
+        model, classes, embeddings, config, latents, reference=reference, progress=progress
+    )
 
 
 @dataclass
@@ -285,6 +292,7 @@ def render(
     specs: dict[str, Specialization],
     entries: list[dict],
     config: GenerateConfig,
+    *,
     reference: bool = False,
 ) -> list:
     """Generate the images of `entries` (from `plan_images`) as one batch (or, `reference`, one

@@ -42,6 +42,7 @@ def invert(
     steps: int,
     config: NullTextConfig,
     guidance: float = 7.5,
+    *,
     progress: bool = True,
 ) -> Inversion:
     """Invert a batch of support latents z0 (B, C, h, w), each with its own prompt embedding

@@ -47,6 +47,7 @@ def specialize_to(
     model: DiffusionModel,
     classes: dict[str, list[LabelledImage]],
     config: GenerateConfig,
+    *,
     resume: bool = False,
     progress: bool = True,
     tokens: dict[str, str] | None = None,
@@ -132,6 +133,7 @@ def generate(
     out: str | Path,
     model: DiffusionModel,
     config: GenerateConfig,
+    *,
     resume: bool = False,
     progress: bool = True,
     specialization_dir: str | Path | None = None,
@@ -191,11 +193,19 @@ def generate(
             jobs = [(i, (where, shard.absolute())) for i, shard in enumerate(shards)]
             shared = [where.path, os.path.abspath(out)]
             failures = run_tasks(
-                cluster, make_shard, jobs, lambda i, r: None, "shards", progress, shared=shared
+                cluster,
+                make_shard,
+                jobs,
+                lambda i, r: None,
+                "shards",
+                progress=progress,
+                shared=shared,
             )
             if failures:
                 raise failed(failures, "shard", len(shards), str(out))
-        specs = specialize_to(specialization_dir, model, classes, config, True, False, tokens)
+        specs = specialize_to(
+            specialization_dir, model, classes, config, resume=True, progress=False, tokens=tokens
+        )
         manifest = {
             "images": plan_images(specs, config),
             "classes": {
@@ -232,7 +242,13 @@ class Shard:
     def make(self, model: DiffusionModel, progress: bool) -> None:
         config, out = self.config, self.out
         specs = specialize_to(
-            self.specialization_dir, model, self.classes, config, self.resume, progress, self.tokens
+            self.specialization_dir,
+            model,
+            self.classes,
+            config,
+            resume=self.resume,
+            progress=progress,
+            tokens=self.tokens,
         )
         entries = plan_images(specs, config)
         # Images are made in fixed batches of the plan, so a resumed run renders exactly the

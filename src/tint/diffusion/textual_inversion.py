@@ -65,6 +65,7 @@ def train(
     latents: list[torch.Tensor],
     config: TextualInversionConfig,
     seed: int,
+    *,
     progress: bool = True,
 ) -> torch.Tensor:
     """Learn one embedding per token from its class's support latents.

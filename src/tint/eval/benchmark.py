@@ -160,6 +160,7 @@ def plan_benchmark(
 
 def run_benchmark(
     plan: BenchmarkPlan,
+    *,
     resume: bool = False,
     progress: bool = True,
     cluster: Cluster | None = None,
@@ -176,7 +177,7 @@ def run_benchmark(
     if cluster is not None:
         cluster.start()
     backbone = load_backbone(plan.teacher)
-    similarity = class_similarity(data, backbone, progress) if settings.hard else None
+    similarity = class_similarity(data, backbone, progress=progress) if settings.hard else None
     drawn = sample_episodes(
         data, settings.ways, settings.shots, settings.queries, seed, settings.episodes, similarity
     )
@@ -228,9 +229,9 @@ def run_benchmark(
                 jobs,
                 finished,
                 "episodes",
-                progress,
-                len(drawn),
-                on_workers.shared(),
+                progress=progress,
+                total=len(drawn),
+                shared=on_workers.shared(),
             )
             if failures:
                 raise failed(failures, "episode", len(drawn), str(out))
@@ -248,13 +249,13 @@ class EpisodeRunner:
         base_pool = None
         if plan.needs(MINED):
             base_pool = BasePool.from_split(
-                settings.dataset, settings.base_pool, self.backbone, progress
+                settings.dataset, settings.base_pool, self.backbone, progress=progress
             )
         model = None
         if plan.model is not None:
             model = lambda: DiffusionModel.load(plan.model, plan.device)  # noqa: E731
         self.pipeline = Pipeline(
-            settings.setup, self.backbone, model, base_pool, plan.pretrained, progress
+            settings.setup, self.backbone, model, base_pool, plan.pretrained, progress=progress
         )
 
     def task(self, episode: Episode) -> Task:
@@ -283,7 +284,7 @@ def run_episode(job: tuple[BenchmarkPlan, Episode]) -> dict:
 
 
 @torch.no_grad()
-def class_similarity(data, backbone, progress: bool = True, per_class: int = 20) -> torch.Tensor:
+def class_similarity(data, backbone, *, progress: bool = True, per_class: int = 20) -> torch.Tensor:
     """(C, C) cosine similarity of the classes' mean teacher embeddings, each over its first
     `per_class` images: what makes an episode hard for the teacher's own kind of features."""
     means = []

@@ -75,7 +75,9 @@ def psnr(a: torch.Tensor, b: torch.Tensor) -> float:
 
 
 @torch.no_grad()
-def base_fidelity(model, teacher, settings: QualitySettings, progress=True, samples=None) -> dict:
+def base_fidelity(
+    model, teacher, settings: QualitySettings, *, progress=True, samples=None
+) -> dict:
     """The teacher's top-1/top-5 on images prompted with base classes. With `samples` (a list),
     appends (class, its images) for each prompted class."""
     base = glyphs.split("base")
@@ -116,6 +118,7 @@ def evaluate(
     teacher: ResNet,
     settings: QualitySettings | None = None,
     workdir=None,
+    *,
     progress: bool = True,
     pictures=None,
 ) -> dict:
@@ -130,11 +133,13 @@ def evaluate(
     workdir = Path(workdir or tempfile.mkdtemp(prefix="tint-eval-"))
     out: dict = {"settings": dataclasses.asdict(settings)}
     base_samples: list = []
-    out["base_fidelity"] = base_fidelity(model, teacher, settings, progress, base_samples)
+    out["base_fidelity"] = base_fidelity(
+        model, teacher, settings, progress=progress, samples=base_samples
+    )
 
     dataset = open_dataset("glyphs", settings.split)
     backbone = GlyphBackbone(teacher)
-    similarity = class_similarity(dataset, backbone, progress)
+    similarity = class_similarity(dataset, backbone, progress=progress)
     seed, n = config.seed, settings.tasks
     draws = {"random": [], "hard": []}
     for i in range(n):

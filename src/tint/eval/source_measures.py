@@ -140,6 +140,7 @@ def measure_run(
     names: list[str],
     pipeline: Pipeline,
     episodes: int | None = None,
+    *,
     progress: bool = True,
 ) -> dict:
     """{"sources", "episodes": [{"index", source: metrics}], "summary": {source: {metric:

@@ -262,6 +262,7 @@ def time_distillation(
     supports: dict[str, list[LabelledImage]],
     images: torch.Tensor,
     config: DistillConfig,
+    *,
     progress: bool,
 ) -> dict:
     """The pipeline's student of `tint@scratch` on `images` (N, 3, H, W) in [0, 1] as the task's
@@ -282,7 +283,9 @@ def time_distillation(
     }
 
 
-def run_path(model: DiffusionModel, config: SpeedConfig, reference: bool, progress: bool) -> dict:
+def run_path(
+    model: DiffusionModel, config: SpeedConfig, *, reference: bool, progress: bool
+) -> dict:
     """Specialise to the task and generate `config.images` images, the fast way or the
     reference way. Returns timings, sample counts and the outputs compared between the two."""
     classes = _task(config)
@@ -297,11 +300,17 @@ def run_path(model: DiffusionModel, config: SpeedConfig, reference: bool, progre
     try:
         with _timed(model, times, "textual_inversion"), counter.counting():
             embeddings = learn_tokens(
-                model, classes, tokens, generation, latents, reference, progress
+                model, classes, tokens, generation, latents, reference=reference, progress=progress
             )
         with _timed(model, times, "null_text_inversion"), counter.counting():
             specs = invert_supports(
-                model, classes, embeddings, generation, latents, reference, progress
+                model,
+                classes,
+                embeddings,
+                generation,
+                latents,
+                reference=reference,
+                progress=progress,
             )
         recon = torch.cat([reconstruct(model, specs[n], generation).cpu() for n in classes])
         supports = torch.cat(
@@ -313,7 +322,8 @@ def run_path(model: DiffusionModel, config: SpeedConfig, reference: bool, progre
             images = [
                 image
                 for _, part in fitting.slices(
-                    len(entries), lambda p: render(model, specs, entries[p], generation, reference)
+                    len(entries),
+                    lambda p: render(model, specs, entries[p], generation, reference=reference),
                 )
                 for image in part
             ]
@@ -368,6 +378,7 @@ def measure_speed(
     teacher_dir: str | Path,
     compare: str | None = None,
     reference_model: DiffusionModel | None = None,
+    *,
     progress: bool = True,
 ) -> dict:
     """The figures of `tint speed` as one JSON-ready dict (see the module doc); `teacher_dir`
@@ -384,7 +395,7 @@ def measure_speed(
                 run_path(model, config, reference=False, progress=progress)
         fast = run_path(model, config, reference=False, progress=progress)
     distilled = time_distillation(
-        teacher_dir, _task(config), fast["images"], config.distill, progress
+        teacher_dir, _task(config), fast["images"], config.distill, progress=progress
     )
     specialization = fast["seconds"]["textual_inversion"] + fast["seconds"]["null_text_inversion"]
     total_flops = (

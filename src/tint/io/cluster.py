@@ -77,6 +77,7 @@ def run_tasks(
     jobs: Iterable[tuple[int, Any]],
     finished: Callable[[int, Any], None],
     desc: str,
+    *,
     progress: bool = True,
     total: int | None = None,
     shared: Iterable[str] = (),

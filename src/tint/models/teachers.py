@@ -218,6 +218,7 @@ def specialize(
     supports: list[torch.Tensor],
     config: TeacherConfig | None = None,
     augmentation: AugmentConfig | None = None,
+    *,
     progress: bool = False,
 ) -> Teacher:
     """A teacher over `classes` from each class's supports (K_c, 3, H, W) in [0, 1]."""

@@ -158,7 +158,7 @@ def distill(
     base_pool = BasePool.from_folder(s.base, backbone) if s.base else None
     model = None if plan.model is None else DiffusionModel.load(plan.model)
     pipeline = Pipeline(
-        s.setup, backbone, model, base_pool, plan.pretrained, progress, cluster=cluster
+        s.setup, backbone, model, base_pool, plan.pretrained, progress=progress, cluster=cluster
     )
     if plan.note:  # every input is checked: the run starts
         print(f"note: {plan.note}", file=sys.stderr)

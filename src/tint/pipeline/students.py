@@ -43,6 +43,7 @@ def task_teacher(
     task: Task,
     config: TeacherConfig | None = None,
     augmentation: AugmentConfig | None = None,
+    *,
     progress: bool = False,
 ) -> Teacher:
     """The teacher of a task: `backbone` with a prototype head on its supports (fine-tuned as
@@ -52,7 +53,9 @@ def task_teacher(
     config = dataclasses.replace(config or TeacherConfig(), seed=task.seed)
     augmentation = augmentation or AugmentConfig.for_teacher(backbone.kind)
     with stages.stage("teacher"):
-        return specialize(backbone, task.classes, per_class, config, augmentation, progress)
+        return specialize(
+            backbone, task.classes, per_class, config, augmentation, progress=progress
+        )
 
 
 def check_start(settings: RecipeSettings, recipes: list[Recipe], pretrained) -> None:
@@ -107,6 +110,7 @@ class Pipeline:
         model: DiffusionModel | Callable[[], DiffusionModel] | None = None,
         base_pool: BasePool | None = None,
         pretrained: str | Path | None = None,
+        *,
         progress: bool = True,
         cluster: Cluster | None = None,
     ):

@@ -19,7 +19,12 @@ def images(job: SourceJob, spelled: str):
     config = dataclasses.replace(job.generation, generator="tint", alpha=0.0)
     task = job.task
     specs = specialize_to(
-        job.folder / "specialization", model, task.supports, config, True, job.progress
+        job.folder / "specialization",
+        model,
+        task.supports,
+        config,
+        resume=True,
+        progress=job.progress,
     )
     with stage("generation"):
         made = [reconstruct(model, specs[c], config).cpu() for c in task.classes]

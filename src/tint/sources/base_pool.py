@@ -30,7 +30,7 @@ class BasePool:
 
     @classmethod
     def from_split(
-        cls, dataset: str, size: int, backbone: Backbone, progress: bool = True
+        cls, dataset: str, size: int, backbone: Backbone, *, progress: bool = True
     ) -> BasePool:
         """`size` images of a dataset's base split, spread evenly over its classes (one each at
         least), in the split's class order."""

@@ -48,6 +48,7 @@ def pretrain_classifier(
     config: ClassifierTraining,
     draw: Draw,
     held_out: tuple[torch.Tensor, torch.Tensor] | None = None,
+    *,
     resume: bool = False,
     progress: bool = True,
 ) -> dict:

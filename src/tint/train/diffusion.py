@@ -60,6 +60,7 @@ def pretrain(
     arch: TinyArchitecture,
     config: DiffusionTraining,
     draw: Draw,
+    *,
     resume: bool = False,
     progress: bool = True,
     init: str | Path | None = None,

@@ -150,6 +150,7 @@ def distill(
     transfer: torch.Tensor | None,
     config: DistillConfig,
     augmentation: AugmentConfig | None = None,
+    *,
     checkpoint_dir: str | Path | None = None,
     progress: bool = True,
     desc: str = "distilling",

@@ -56,6 +56,7 @@ def train(
     modules: dict[str, torch.nn.Module],
     config: TrainConfig,
     stage: str,
+    *,
     checkpoint: Checkpoint | None = None,
     publish: Callable[[dict[str, torch.nn.Module]], None] | None = None,
     record: Callable[[int], dict] | None = None,
