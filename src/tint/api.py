@@ -43,7 +43,7 @@ def distill(
     from tint.pipeline.distill import DistillSettings
 
     paths = {name.replace("-", "_"): dotted for dotted, name, _, _ in leaves(DistillSettings)}
-    unknown = sorted(set(settings) - set(paths) - {"support_dir", "out"})
+    unknown = sorted(set(settings) - set(paths))
     if unknown:
         raise TintError(f"unknown setting {unknown[0]!r} (tint distill --help lists them)")
     given = {paths[k]: v for k, v in settings.items()}

@@ -5,6 +5,7 @@ from __future__ import annotations
 from tint.commands import Command, Options
 from tint.commands.world import DEFAULT_MODEL, DEFAULT_TEACHER, pretrained_student
 from tint.eval.benchmark import BenchmarkSettings, plan_benchmark, run_benchmark
+from tint.sources import SOURCES
 
 
 def run(settings: BenchmarkSettings, options: Options) -> None:
@@ -41,9 +42,10 @@ COMMAND = Command(
     help="compare methods over many few-shot episodes, with intervals",
     description="Draw N-way K-shot episodes of a dataset split (episode i depends only on "
     "the seed and i) and run every method on each: the specialised teacher, and students "
-    "trained on the supports alone or distilled on TINT, textual-inversion-only, alpha-0, "
-    "retrieved or base-pool images or any combination of them (base+tint), from scratch or "
-    "from a base-pretrained network (@pretrained; by default where one exists). Writes "
+    "trained on the supports alone or distilled on the images of sources ("
+    + "; ".join(f"{s.name}: {s.help}" for s in SOURCES.values())
+    + ") or any combination of them (base+tint), from scratch or from a base-pretrained "
+    "network (@pretrained; by default where one exists). Writes "
     "OUT/episodes.json, OUT/results.json, OUT/results.csv, OUT/report.html (accuracy with 95% "
     "intervals, law of total variance, and paired differences between methods) and "
     "OUT/run.json. --resume continues where a run stopped, and extends a finished one with more "
