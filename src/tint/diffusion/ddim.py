@@ -37,9 +37,10 @@ def guided_noise(
     t: int,
     cond: torch.Tensor,
     uncond: torch.Tensor,
-    guidance: float,
+    guidance: float | torch.Tensor,
 ) -> torch.Tensor:
-    """Classifier-free guidance with the conditional and unconditional halves in one UNet call."""
+    """Classifier-free guidance with the conditional and unconditional halves in one UNet call;
+    `guidance` is one scale, or one per sample shaped (B, 1, 1, 1)."""
     eps_u, eps_c = model.predict_noise(
         torch.cat([z, z]), t, torch.cat([uncond.to(cond.dtype), cond])
     ).chunk(2)
@@ -70,7 +71,7 @@ def sample(
     cond: torch.Tensor,
     uncond: torch.Tensor,
     steps: int,
-    guidance: float,
+    guidance: float | torch.Tensor,
     progress=False,
 ) -> torch.Tensor:
     """Guided DDIM from z (at T) to z_0. `uncond` is (B, L, D) for every step, or (N, B, L, D)

@@ -21,7 +21,7 @@ from tint.config import SettingError, group, setting
 from tint.data.images import LabelledImage, resize, to_image, to_tensor
 from tint.diffusion import ddim, null_text, textual_inversion
 from tint.diffusion.model import DiffusionModel
-from tint.diffusion.sampler import blend_noise, blend_nulls
+from tint.diffusion.sampler import blend_noise, blend_nulls, slerp
 from tint.diffusion.specialization import Specialization, TokenEmbedding
 from tint.io import seeds
 
@@ -45,6 +45,28 @@ class GenerateConfig:
         0.5, "noise blend: 0 reproduces a support, 1 is fresh noise", minimum=0, maximum=1
     )
     random_alpha: bool = setting(False, "draw alpha uniformly from [0, 1] for each image")
+    alpha_range: tuple[float, float] | None = setting(
+        None, "draw alpha for each image uniformly from LO,HI", minimum=0, maximum=1
+    )
+    support_mix: float | None = setting(
+        None,
+        "blend each image's support with another support of its class, the other's share drawn "
+        "from [0, MIX] for each image (slerp of the inverted latents, mean of the null-text "
+        "embeddings); a class of one support is left as it is",
+        minimum=0,
+        maximum=1,
+    )
+    guidance_range: tuple[float, float] | None = setting(
+        None, "draw the guidance of each image uniformly from LO,HI", minimum=0
+    )
+    boundary: float | None = setting(
+        None,
+        "move each image's prompt embedding towards its class's partner class's (the partners "
+        "are given: the boundary source's most confusable class) by a share drawn from [0, "
+        "BOUNDARY]",
+        minimum=0,
+        maximum=1,
+    )
     null_blend: float = setting(
         0.5,
         "share of the way from the support's null-text embeddings to the empty prompt's, "
@@ -81,6 +103,10 @@ class GenerateConfig:
             raise SettingError(
                 "ti.template", f"must contain {{}} for the class token: {self.ti.template!r}"
             )
+        for name in ("alpha_range", "guidance_range"):
+            low, high = getattr(self, name) or (0, 0)
+            if low > high:
+                raise SettingError(name, f"{low},{high}: the first must not be above the second")
 
 
 def class_token(name: str, taken: set[str]) -> str:
@@ -251,38 +277,72 @@ def specialize(
 
 @dataclass
 class ImageDraw:
-    """What one image is made from; a function of (seed, class) alone."""
+    """What one image is made from; a function of (seed, class) alone. Draws that a setting
+    turns on come after the others, so that an image made without it is the same as before."""
 
     support: int  # index of the support whose inversion it starts from
     alpha: float
     noise: torch.Tensor  # (C, h, w)
+    other: int | None = None  # support_mix: the second support, and its share
+    mix: float = 0.0
+    guidance: float | None = None  # guidance_range: this image's guidance
+    toward: float = 0.0  # boundary: the share of the way to the partner class's prompt
 
 
 def draw(seed: int, spec: Specialization, config: GenerateConfig) -> ImageDraw:
     g = torch.Generator().manual_seed(seed)
+
+    def uniform(low: float, high: float) -> float:
+        return low + (high - low) * float(torch.rand((), generator=g))
+
     k = int(torch.randint(len(spec.supports), (1,), generator=g))
-    alpha = float(torch.rand((), generator=g)) if config.random_alpha else config.alpha
-    return ImageDraw(k, alpha, torch.randn(spec.latents_T.shape[1:], generator=g))
+    alpha = config.alpha
+    if config.random_alpha or config.alpha_range:
+        alpha = uniform(*(config.alpha_range or (0.0, 1.0)))
+    d = ImageDraw(k, alpha, torch.randn(spec.latents_T.shape[1:], generator=g))
+    if config.support_mix is not None and len(spec.supports) > 1:
+        d.other = (k + 1 + int(torch.randint(len(spec.supports) - 1, (1,), generator=g))) % len(
+            spec.supports
+        )
+        d.mix = uniform(0.0, config.support_mix)
+    if config.guidance_range is not None:
+        d.guidance = uniform(*config.guidance_range)
+    if config.boundary is not None:
+        d.toward = uniform(0.0, config.boundary)
+    return d
 
 
-def plan_images(specs: dict[str, Specialization], config: GenerateConfig) -> list[dict]:
-    """Manifest entries for every image: its path, class, source support, alpha and seed. Image i
-    of class c has the seed (seed, c, i): the same in any batch, run or process."""
+def plan_images(
+    specs: dict[str, Specialization],
+    config: GenerateConfig,
+    partners: dict[str, str] | None = None,
+) -> list[dict]:
+    """Manifest entries for every image: its path, class, source support, alpha and seed (and
+    what the settings that vary an image drew for it). Image i of class c has the seed (seed, c,
+    i): the same in any batch, run or process. With `config.boundary`, `partners` names each
+    class's partner class."""
+    if config.boundary is not None and partners is None:
+        raise SettingError("boundary", "needs a partner for each class (the boundary source)")
     entries = []
     for name, spec in specs.items():
         for i in range(config.num):
             seed = seeds.seed_of(config.seed, name, i, width=4)
             d = draw(seed, spec, config)
             tint = config.generator == "tint"
-            entries.append(
-                {
-                    "path": f"images/{name}/{i:05d}.png",
-                    "class": name,
-                    "support": spec.supports[d.support] if tint else None,
-                    "alpha": d.alpha if tint else None,
-                    "seed": seed,
-                }
-            )
+            entry = {
+                "path": f"images/{name}/{i:05d}.png",
+                "class": name,
+                "support": spec.supports[d.support] if tint else None,
+                "alpha": d.alpha if tint else None,
+                "seed": seed,
+            }
+            if tint and d.other is not None:
+                entry |= {"mixed_with": spec.supports[d.other], "mix": d.mix}
+            if d.guidance is not None:
+                entry["guidance"] = d.guidance
+            if config.boundary is not None:
+                entry |= {"partner": partners[name], "toward": d.toward}
+            entries.append(entry)
     return entries
 
 
@@ -304,11 +364,21 @@ def render(
     specs_of = [specs[e["class"]] for e in entries]
     noise = torch.stack([d.noise for d in draws]).to(model.device)
     cond = model.encode_text([s.token_embedding.prompt for s in specs_of])
+    if config.boundary is not None:  # each prompt moved towards its partner class's
+        partner = model.encode_text([specs[e["partner"]].token_embedding.prompt for e in entries])
+        toward = torch.tensor([d.toward for d in draws]).to(cond).reshape(-1, 1, 1)
+        cond = cond + toward * (partner - cond)
     if config.generator == "tint":
         zT = torch.stack([s.latents_T[d.support] for s, d in zip(specs_of, draws)])
+        nulls = torch.stack([s.null_embeddings[d.support] for s, d in zip(specs_of, draws)], 1)
+        if config.support_mix is not None:  # a second support's share, where a class has one
+            other = [d.support if d.other is None else d.other for d in draws]
+            mix = torch.tensor([d.mix for d in draws])
+            zT = slerp(zT, torch.stack([s.latents_T[k] for s, k in zip(specs_of, other)]), mix)
+            second = torch.stack([s.null_embeddings[k] for s, k in zip(specs_of, other)], 1)
+            nulls = nulls + mix.reshape(1, -1, 1, 1) * (second - nulls)
         alpha = torch.tensor([d.alpha for d in draws])
         z = blend_noise(zT.to(model.device), noise, alpha)
-        nulls = torch.stack([s.null_embeddings[d.support] for s, d in zip(specs_of, draws)], 1)
         empty = model.encode_text([""])
         uncond = blend_nulls(nulls.to(model.device), empty, config.null_blend * alpha)
         sizes = [s.support_sizes[d.support] for s, d in zip(specs_of, draws)]
@@ -316,7 +386,10 @@ def render(
         z = noise
         uncond = model.encode_text([""]).expand(len(entries), -1, -1)
         sizes = [Counter(s.support_sizes).most_common(1)[0][0] for s in specs_of]
-    z0 = ddim.sample(model, z, cond, uncond, config.ddim_steps, config.guidance)
+    guidance = config.guidance
+    if config.guidance_range is not None:
+        guidance = torch.tensor([d.guidance for d in draws]).to(z).reshape(-1, 1, 1, 1)
+    z0 = ddim.sample(model, z, cond, uncond, config.ddim_steps, guidance)
     pixels = model.decode_latents(z0)
     return [to_image(resize(x[None], (h, w))[0]) for x, (w, h) in zip(pixels, sizes)]
 

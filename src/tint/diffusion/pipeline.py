@@ -141,13 +141,15 @@ def generate(
     may_change: tuple[str, ...] = ("num",),
     cluster: Cluster | None = None,
     worker_model: ModelPlace | None = None,
+    partners: dict[str, str] | None = None,
 ) -> dict:
     """Specialise to every class of `support_dir` (a class-folder tree, or its classes already
     read) and write `config.num` images per class to `out`; returns the manifest. All input is
     checked before anything is written. Specialisations go to `specialization_dir` (default
     OUT/specialization): runs that share one reuse each other's finished work.
 
-    Classes are specialised and rendered in shards of `config.classes_per_shard`, one after the
+    Classes are specialised and rendered in shards of `config.classes_per_shard` (all in one
+    with `config.boundary`, whose images need their partner class's token), one after the
     other, or each shard as a Ray task on `cluster`. Its workers load the model as
     `worker_model` says (default: as `model` was loaded), and read and write these folders:
     they must see the same paths. The bytes are the same either way.
@@ -156,6 +158,7 @@ def generate(
         settings: what OUT/run.json records and a resumed run must repeat (default: the
             generation settings and the model's folder); `may_change` names those a resumed run
             may change (more images extend a run).
+        partners: each class's partner class, for `config.boundary`.
     """
     config.validate()
     out = Path(out)
@@ -171,7 +174,7 @@ def generate(
         specialization_dir = Path(specialization_dir or out / "specialization")
         tokens = class_tokens(model, classes)
         names = list(classes)
-        size = config.classes_per_shard
+        size = len(names) if config.boundary is not None else config.classes_per_shard
         shards = [
             Shard(
                 {n: classes[n] for n in names[i : i + size]},
@@ -180,6 +183,7 @@ def generate(
                 config,
                 {n: tokens[n] for n in names[i : i + size]},
                 resume,
+                partners,
             )
             for i in range(0, len(names), size)
         ]
@@ -207,7 +211,7 @@ def generate(
             specialization_dir, model, classes, config, resume=True, progress=False, tokens=tokens
         )
         manifest = {
-            "images": plan_images(specs, config),
+            "images": plan_images(specs, config, partners),
             "classes": {
                 name: {
                     "token": s.token_embedding.token,
@@ -232,6 +236,7 @@ class Shard:
     config: GenerateConfig
     tokens: dict[str, str]
     resume: bool
+    partners: dict[str, str] | None = None  # for config.boundary
 
     def absolute(self) -> Shard:
         """This shard with absolute paths, for a worker that may start anywhere."""
@@ -250,7 +255,7 @@ class Shard:
             progress=progress,
             tokens=self.tokens,
         )
-        entries = plan_images(specs, config)
+        entries = plan_images(specs, config, self.partners)
         # Images are made in fixed batches of the plan, so a resumed run renders exactly the
         # batches an uninterrupted one does (a batch's rounding depends on what is in it).
         batches = [entries[i : i + config.batch] for i in range(0, len(entries), config.batch)]

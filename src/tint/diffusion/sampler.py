@@ -28,3 +28,14 @@ def blend_nulls(nulls: torch.Tensor, empty: torch.Tensor, weight: torch.Tensor) 
     embeddings, w = 1 is the plain empty prompt at every step."""
     w = weight.to(nulls).reshape(1, -1, 1, 1)
     return nulls + w * (empty.to(nulls)[None] - nulls)
+
+
+def slerp(a: torch.Tensor, b: torch.Tensor, weight: torch.Tensor) -> torch.Tensor:
+    """Spherical interpolation of each pair of latents (B, ...) by weight (B,): a at 0, b at 1,
+    and in between a latent of about their norm (a straight line between two independent
+    Gaussians passes nearer the origin, as `blend_noise` says)."""
+    w = weight.to(a).reshape(-1, *[1] * (a.dim() - 1))
+    unit_a, unit_b = (x / x.flatten(1).norm(dim=1).reshape(w.shape) for x in (a, b))
+    cos = (unit_a * unit_b).flatten(1).sum(1).reshape(w.shape).clamp(-1 + 1e-7, 1 - 1e-7)
+    omega = torch.acos(cos)
+    return (torch.sin((1 - w) * omega) * a + torch.sin(w * omega) * b) / torch.sin(omega)

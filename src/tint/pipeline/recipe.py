@@ -29,7 +29,8 @@ INITS = ("scratch", "pretrained")
 AUTO = "auto"  # `student_init`: pretrained where a base-pretrained student exists, else scratch
 SYNTAX = (
     f"SOURCE[+SOURCE...][@INIT]: {SUPPORTS} (none), or sources from {', '.join(SOURCES)} "
-    f"(tint:A for alpha A, tint:random), INIT {' or '.join(INITS)}"
+    f"(tint:A for alpha A, tint:LO-HI, tint:random, tint:confident|uncertain|spread), INIT "
+    f"{' or '.join(INITS)}"
 )
 # TINT's noise blend for images a student learns from: the best of 0.3, 0.5, 0.7 and 0.9 in a
 # sweep on the glyph world's val classes (hard 5-way 1-shot, 4 episodes; README, Benchmark).
@@ -126,6 +127,18 @@ class RecipeSettings:
         "retrieved images per class, alone or beside generated ones (default: num, as many as "
         "each generated source)",
         minimum=1,
+    )
+    select_factor: int = setting(
+        4,
+        "tint:confident, tint:uncertain and tint:spread make this many times num and keep num",
+        minimum=1,
+    )
+    boundary_share: float = setting(
+        0.5,
+        "the boundary source: how far towards the most confusable class an image's prompt "
+        "moves, at most (a share drawn for each image)",
+        minimum=0,
+        maximum=1,
     )
     student_init: str = setting(
         AUTO,

@@ -166,6 +166,8 @@ class TaskWork:
             retrieval_num=s.retrieved_per_class,
             base_views=s.distill.base_views,
             seed=s.seed,
+            select_factor=s.select_factor,
+            boundary_share=s.boundary_share,
             augmentation=p.augmentation,
             model=p.model,
             base_pool=p.base_pool,

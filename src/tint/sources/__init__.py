@@ -4,6 +4,7 @@
     tint      TINT's images                  retrieval  the base images nearest the supports
     ti        textual inversion only         base       the whole base pool, a batch of its own
     augment   the supports reconstructed
+    boundary  TINT's, moved towards the most confusable class
 
 A method combines sources with "+" ("tint+retrieval@pretrained", `tint.pipeline.recipe`); the
 pipeline gives each source a `SourceJob` (the task, its folder, the resolved settings, the
@@ -29,11 +30,18 @@ the job."""
 from __future__ import annotations
 
 from tint.errors import TintError
-from tint.sources import augment, base, retrieval, ti
+from tint.sources import augment, base, boundary, retrieval, ti
 from tint.sources import tint as tint_images  # the module: `tint` is the package
 from tint.sources.source import GENERATED, MINED, Source, SourceJob
 
-REGISTERED = (tint_images.SOURCE, ti.SOURCE, augment.SOURCE, retrieval.SOURCE, base.SOURCE)
+REGISTERED = (
+    tint_images.SOURCE,
+    ti.SOURCE,
+    augment.SOURCE,
+    boundary.SOURCE,
+    retrieval.SOURCE,
+    base.SOURCE,
+)
 SOURCES: dict[str, Source] = {source.name: source for source in REGISTERED}
 
 __all__ = ["GENERATED", "MINED", "SOURCES", "Source", "SourceJob", "source_of"]

@@ -33,6 +33,8 @@ class SourceJob:
     retrieval_num: int  # retrieved images per class
     base_views: int  # augmented views of each base image the teacher labels
     seed: int  # the run's seed: the base pool's views are the same for every task
+    select_factor: int  # how many times the images asked for a selecting source makes
+    boundary_share: float  # how far towards its partner class a boundary image moves, at most
     augmentation: AugmentConfig
     model: Callable[[], DiffusionModel]  # loads the diffusion model at its first call
     base_pool: BasePool | None
@@ -60,9 +62,12 @@ class Source:
     option: Callable[[str], None] | None = None
 
 
-def generated(job: SourceJob, config: GenerateConfig, spelled: str) -> torch.Tensor:
+def generated(
+    job: SourceJob, config: GenerateConfig, spelled: str, partners: dict[str, str] | None = None
+) -> torch.Tensor:
     """`config.num` images per class made by `tint.diffusion.pipeline.generate`, kept in
-    job.folder/<spelled> beside the task's one specialisation and found there again."""
+    job.folder/<spelled> beside the task's one specialisation and found there again; class by
+    class in the task's order. `partners`: for `config.boundary`."""
     where = job.folder / spelled.replace(":", "-")
     manifest = generate(
         job.task.supports,
@@ -73,6 +78,7 @@ def generated(job: SourceJob, config: GenerateConfig, spelled: str) -> torch.Ten
         progress=job.progress,
         specialization_dir=job.folder / "specialization",
         cluster=job.cluster,
+        partners=partners,
     )
     paths = [where / e["path"] for e in manifest["images"]]
     return uint8(torch.stack([to_tensor(load_rgb(p), job.view_size) for p in paths]))
