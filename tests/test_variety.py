@@ -81,6 +81,12 @@ def test_each_setting_varies_the_images_and_says_how_in_the_manifest(specialised
     assert all(1 <= e["guidance"] <= 3 for e in entries)
     assert _apart(guided, plain) > 1
 
+    templates = ["a drawing of a {}", "a {} on paper"]
+    entries, prompted = _images(specialised, dataclasses.replace(BASE, templates=templates))
+    shown = {e["prompt"].replace(f"<{e['class']}>", "{}") for e in entries}
+    assert shown <= {BASE.ti.template, *templates} and len(shown) > 1
+    assert _apart(prompted, plain) > 0
+
     pairs = {"orange-disc": "purple-square", "purple-square": "orange-disc"}
     entries, moved = _images(specialised, dataclasses.replace(BASE, boundary=1.0), pairs)
     assert [e["partner"] for e in entries] == [pairs[e["class"]] for e in entries]

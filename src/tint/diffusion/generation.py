@@ -59,6 +59,11 @@ class GenerateConfig:
     guidance_range: tuple[float, float] | None = setting(
         None, "draw the guidance of each image uniformly from LO,HI", minimum=0
     )
+    templates: list[str] | None = setting(
+        None,
+        "prompt templates ({} for the class token) drawn from for each image, beside "
+        "ti.template, the one the token was learnt with",
+    )
     boundary: float | None = setting(
         None,
         "move each image's prompt embedding towards its class's partner class's (the partners "
@@ -103,6 +108,11 @@ class GenerateConfig:
             raise SettingError(
                 "ti.template", f"must contain {{}} for the class token: {self.ti.template!r}"
             )
+        for template in self.templates or []:
+            if "{}" not in template:
+                raise SettingError(
+                    "templates", f"must contain {{}} for the class token: {template!r}"
+                )
         for name in ("alpha_range", "guidance_range"):
             low, high = getattr(self, name) or (0, 0)
             if low > high:
@@ -286,6 +296,7 @@ class ImageDraw:
     other: int | None = None  # support_mix: the second support, and its share
     mix: float = 0.0
     guidance: float | None = None  # guidance_range: this image's guidance
+    template: str | None = None  # templates: this image's prompt template
     toward: float = 0.0  # boundary: the share of the way to the partner class's prompt
 
 
@@ -307,6 +318,9 @@ def draw(seed: int, spec: Specialization, config: GenerateConfig) -> ImageDraw:
         d.mix = uniform(0.0, config.support_mix)
     if config.guidance_range is not None:
         d.guidance = uniform(*config.guidance_range)
+    if config.templates is not None:
+        choices = [config.ti.template, *config.templates]
+        d.template = choices[int(torch.randint(len(choices), (1,), generator=g))]
     if config.boundary is not None:
         d.toward = uniform(0.0, config.boundary)
     return d
@@ -340,10 +354,20 @@ def plan_images(
                 entry |= {"mixed_with": spec.supports[d.other], "mix": d.mix}
             if d.guidance is not None:
                 entry["guidance"] = d.guidance
+            if d.template is not None:
+                entry["prompt"] = d.template.format(spec.token_embedding.token)
             if config.boundary is not None:
                 entry |= {"partner": partners[name], "toward": d.toward}
             entries.append(entry)
     return entries
+
+
+def prompt(spec: Specialization, d: ImageDraw) -> str:
+    """An image's prompt: its template (see `templates`) with the class's token, or the class's
+    own prompt."""
+    if d.template is None:
+        return spec.token_embedding.prompt
+    return d.template.format(spec.token_embedding.token)
 
 
 @torch.no_grad()
@@ -363,9 +387,11 @@ def render(
     draws = [draw(e["seed"], specs[e["class"]], config) for e in entries]
     specs_of = [specs[e["class"]] for e in entries]
     noise = torch.stack([d.noise for d in draws]).to(model.device)
-    cond = model.encode_text([s.token_embedding.prompt for s in specs_of])
+    cond = model.encode_text([prompt(s, d) for s, d in zip(specs_of, draws)])
     if config.boundary is not None:  # each prompt moved towards its partner class's
-        partner = model.encode_text([specs[e["partner"]].token_embedding.prompt for e in entries])
+        partner = model.encode_text(
+            [prompt(specs[e["partner"]], d) for e, d in zip(entries, draws)]
+        )
         toward = torch.tensor([d.toward for d in draws]).to(cond).reshape(-1, 1, 1)
         cond = cond + toward * (partner - cond)
     if config.generator == "tint":
