@@ -162,7 +162,7 @@ def test_auto_precision_is_float32_without_avx512_kernels():
     """`precision="auto"` trains in bfloat16 only where ATen's AVX-512 kernels run on a CPU with
     AMX or AVX512-BF16: with the kernels limited to AVX2 it is float32 on any machine."""
     code = (
-        "import torch; from tint.train.distill import resolved_precision as r; "
+        "import torch; from tint.io.hardware import resolved_precision as r; "
         "print(r('auto', torch.device('cpu')), r('bfloat16', torch.device('cpu')))"
     )
     env = {**os.environ, "ATEN_CPU_CAPABILITY": "avx2"}

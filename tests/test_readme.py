@@ -780,22 +780,20 @@ RECIPE_PAIRS = [  # docs/RESULTS.md's paired comparisons, each on both pilots
 
 
 def recipe_rows(folder: str) -> list[str]:
-    """docs/RESULTS.md's table of one val pilot: every method's accuracy, its paired difference
-    to `supports` and the share of the teacher's gap it closes."""
-    from tint.eval.variance import summarize
-
+    """docs/RESULTS.md's table of one run: every method's accuracy, its paired difference to
+    `supports`, the share of the teacher's gap it closes, and the share of the gap the
+    fine-tuned student leaves."""
     results = json.loads((ROOT / "benchmarks" / folder / "results.json").read_text())
     methods = list(results["episodes"][0]["methods"])
-    mean = {m: summarize(counts(folder, m))["accuracy"] for m in methods}
     rows = []
     for m in methods:
-        paired = gap = ""
+        cells = [f"`{m}`", accuracy(counts(folder, m)), "", "", ""]
         if m not in ("teacher", "supports"):
-            paired = difference(counts(folder, m), counts(folder, "supports"))
-            gap = f"{(mean[m] - mean['supports']) / (mean['teacher'] - mean['supports']):.2f}"
-        rows.append(
-            " ".join(f"| `{m}` | {accuracy(counts(folder, m))} | {paired} | {gap} |".split())
-        )
+            cells[2] = difference(counts(folder, m), counts(folder, "supports"))
+            cells[3] = gap_closed(folder, m)
+        if m not in ("teacher", "supports", "supports@pretrained"):
+            cells[4] = gap_closed(folder, m, "supports@pretrained")
+        rows.append(" ".join(f"| {' | '.join(cells)} |".split()))
     return rows
 
 
@@ -952,12 +950,13 @@ HEADLINE = {  # the README's headline table: the method of each row and how the 
 }
 
 
-def gap_closed(folder: str, method: str) -> str:
-    """(method - supports) / (teacher - supports) from the mean accuracies, as the docs write it."""
+def gap_closed(folder: str, method: str, baseline: str = "supports") -> str:
+    """(method - baseline) / (teacher - baseline) from the mean accuracies, as the docs write
+    it: the gap from a student on its supports from fresh weights, or from the fine-tuned one."""
     from tint.eval.variance import summarize
 
-    mean = {m: summarize(counts(folder, m))["accuracy"] for m in (method, "supports", "teacher")}
-    return f"{(mean[method] - mean['supports']) / (mean['teacher'] - mean['supports']):.2f}"
+    mean = {m: summarize(counts(folder, m))["accuracy"] for m in (method, baseline, "teacher")}
+    return f"{(mean[method] - mean[baseline]) / (mean['teacher'] - mean[baseline]):.2f}"
 
 
 def test_the_novel_confirmation_is_the_committed_novel_runs():
@@ -984,5 +983,69 @@ def test_the_novel_confirmation_is_the_committed_novel_runs():
         for folder in NOVEL_RUNS:
             cells.append(accuracy(counts(folder, method)))
             cells.append("" if method == "teacher" else gap_closed(folder, method))
+            over = method not in ("teacher", "supports@pretrained")
+            cells.append(gap_closed(folder, method, "supports@pretrained") if over else "")
         row = " ".join(f"| {label} | {' | '.join(cells)} |".split())
         assert row in readme, row
+    text = " ".join((ROOT / "README.md").read_text().split())
+    for a, b in (
+        ("tint@pretrained", "supports@pretrained"),
+        ("tint+retrieval@pretrained", "base@pretrained"),
+    ):
+        one, five = (difference(counts(f, a), counts(f, b)) for f in NOVEL_RUNS)
+        assert one in text and five in text, (a, b)
+
+
+def seconds(folder: str, method: str, *stages: str) -> str:
+    """The mean over a run's episodes of a method's seconds (or of some of its stages), as the
+    docs write it."""
+    results = json.loads((ROOT / "benchmarks" / folder / "results.json").read_text())
+    rows = [e["methods"][method] for e in results["episodes"]]
+    spent = [sum(r["stages"].get(s, 0.0) for s in stages) if stages else r["seconds"] for r in rows]
+    return f"{sum(spent) / len(spent):.1f} s"
+
+
+def test_the_results_prose_numbers_are_the_committed_runs():
+    """docs/RESULTS.md's seconds and distances in prose, recomputed; and each run is of the split
+    the page says: the pilots and trials of val, the confirmations of novel."""
+    from tint.eval.variance import summarize
+
+    text = " ".join((ROOT / "docs" / "RESULTS.md").read_text().split())
+    tint_stages = ("textual_inversion", "null_text_inversion", "generation")
+    val, novel = "glyphs-val-recipe-5shot", "glyphs-novel-recipe-5shot"
+    said = [
+        f"costs {seconds(val, 'tint+retrieval@pretrained')} a 5-shot episode",
+        f"against {seconds(val, 'base+tint@pretrained')} for the paper's",
+        f"generation, {seconds(val, 'tint', *tint_stages)} an episode",
+        f"costs {seconds(novel, 'supports@pretrained')} an episode",
+        f"generation ({seconds(novel, 'tint', *tint_stages)}) and its student "
+        f"({seconds(novel, 'tint@pretrained')})",
+        f"({seconds(novel, 'tint+retrieval@pretrained')} against "
+        f"{seconds(novel, 'base+tint@pretrained')} a 5-shot episode",
+    ]
+    for phrase in said:
+        assert phrase in text, phrase
+    mean = {
+        (f, m): summarize(counts(f, m))["accuracy"] * 100
+        for f in NOVEL_RUNS
+        for m in ("teacher", "tint+retrieval@pretrained")
+    }
+    under = [mean[f, "teacher"] - mean[f, "tint+retrieval@pretrained"] for f in NOVEL_RUNS]
+    assert f"{under[0]:.1f} points under the teacher at 1 shot" in text
+    assert f"and {under[1]:.1f} at 5." in text
+    readme = " ".join((ROOT / "README.md").read_text().split())
+
+    def over(folder: str, method: str) -> str:
+        return f"{float(gap_closed(folder, method, 'supports@pretrained')):.0%}"
+
+    one, five = RECIPE_PILOTS
+    recipe, plain = "tint+retrieval@pretrained", "tint@pretrained"
+    assert f"leaves, {over(one, recipe)} and {over(five, recipe)}, and the one above" in readme
+    assert f"above {over(one, plain)} and none ({over(five, plain)}:" in readme
+    assert f"and {over(one, plain)} to {over(one, 'retrieval@pretrained')} of the gap" in readme
+    for path in sorted((ROOT / "benchmarks").glob("*/*.json")):
+        if path.name == "run.json" or path.parent.name.endswith("-fidelity"):
+            settings = json.loads(path.read_text())
+            split = settings.get("split") or settings["settings"]["split"]
+            expected = "val" if "-val-" in path.parent.name else "novel"
+            assert split == expected, (path, split)

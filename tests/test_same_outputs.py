@@ -55,9 +55,9 @@ LOGITS = 0.25
 COUNTS = 2
 # The settings the reference was recorded with where the students' defaults have moved since:
 # textual inversion's learning rate, the teacher's labels at every step, float32 students from
-# fresh weights.
+# fresh weights, and float32 diffusion.
 RECORDED = ["--ti-lr", "5e-3", "--distill-views", "0", "--distill-precision", "float32"]
-RECORDED += ["--student-init", "scratch"]
+RECORDED += ["--student-init", "scratch", "--precision", "float32"]
 
 
 def _outputs(root: Path) -> dict[str, np.ndarray]:
@@ -141,7 +141,7 @@ def supports(tmp_path_factory):
 def test_generate_and_distill_make_what_they_made_before(supports):
     root = supports
     argv = ["generate", root / "supports", "--out", root / "gen", "--num", "4", "--ti-steps", "10"]
-    argv += ["--ddim-steps", "5", "--null-blend", "0", "--quiet"]
+    argv += ["--ddim-steps", "5", "--null-blend", "0", "--precision", "float32", "--quiet"]
     assert main([str(a) for a in argv]) == 0
     _check("generate", _outputs(root / "gen"), {})
 

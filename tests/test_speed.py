@@ -12,9 +12,10 @@ SMALL = ["--ways", "2", "--shots", "2", "--ti-steps", "3", "--ddim-steps", "5", 
 @pytest.mark.e2e
 def test_fast_path_and_reference_agree_and_both_are_timed(capsys):
     args = ["speed", *SMALL, "--batch", "4", "--distill-steps", "10", "--compare", "reference"]
-    code = main([*args, "--json", "--quiet"])
+    code = main([*args, "--precision", "float32", "--json", "--quiet"])
     assert code == 0
     result = json.loads(capsys.readouterr().out)
+    assert result["precision"] == "float32"
     # Same inputs, same seeds, float32 both: batching changes only rounding.
     assert abs(result["psnr_drop_db"]) < 0.05
     assert result["generated_mean_abs_difference"] < 2e-3

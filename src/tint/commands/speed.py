@@ -65,7 +65,7 @@ def run(settings: SpeedSettings, options: Options) -> None:
         rows.append(
             (label, f"{result[key]:.{digits}f}", f"{ref[key]:.{digits}f}" if ref else "", "")
         )
-    print(f"{result['device']}, {config.dtype}")
+    print(f"{result['device']}, {config.dtype} weights, {result['precision']} arithmetic")
     for row in rows:
         print(f"{row[0]:<28}{row[1]:>12}{row[2]:>12}{row[3]:>10}")
     print(f"peak memory {result['peak_memory_mb']:.0f} MB, {result['tflops']:.4f} TFLOP/s")

@@ -24,6 +24,7 @@ from tint.diffusion.model import DiffusionModel
 from tint.diffusion.sampler import blend_noise, blend_nulls, slerp
 from tint.diffusion.specialization import Specialization, TokenEmbedding
 from tint.io import seeds
+from tint.io.hardware import PRECISIONS, autocast, resolved_precision
 
 GENERATORS = ("tint", "ti")
 # The paper's textual inversion, and the default: fewer, larger-batch steps (README, "Presets").
@@ -92,6 +93,14 @@ class GenerateConfig:
         minimum=1,
     )
     batch: int = setting(16, "images per generation batch", minimum=1)
+    precision: str = setting(
+        "auto",
+        "the arithmetic of textual inversion, null-text inversion and generation (UNet, text "
+        "encoder, VAE): bfloat16 autocast or float32; auto is bfloat16 where the hardware has "
+        "fast bfloat16 (a CPU with AMX or AVX512-BF16 kernels in use, a GPU that supports it), "
+        "float32 elsewhere; losses, optimiser state and latents stay float32",
+        choices=PRECISIONS,
+    )
     classes_per_shard: int = setting(
         8,
         "classes specialised together in one batch and rendered together; the unit of work "
@@ -165,6 +174,7 @@ def stage_settings(model, images: list[LabelledImage], token: str, config: Gener
         "seed": config.seed,
         "token": token,
         "textual_inversion": dataclasses.asdict(config.ti),
+        "precision": arithmetic(model, config),
     }
     second = {
         **first,
@@ -172,6 +182,12 @@ def stage_settings(model, images: list[LabelledImage], token: str, config: Gener
         "null_text": {**dataclasses.asdict(config.null_text), "guidance": config.guidance},
     }
     return first, second
+
+
+def arithmetic(model, config: GenerateConfig, reference: bool = False) -> str:
+    """What the diffusion model computes in for `config` on its device: "bfloat16" or
+    "float32" (always float32 the reference way, as the original code did)."""
+    return "float32" if reference else resolved_precision(config.precision, model.device)
 
 
 def _digest(image: LabelledImage) -> str:
@@ -193,24 +209,8 @@ def learn_tokens(
     """Textual inversion of every class given, all in one batched loop (or, `reference`, one
     class after another). The tokens are installed in the model."""
     latents, names = latents or _latents(model, classes, config), list(classes)
-    if reference:
-        learned = torch.cat(
-            [
-                textual_inversion.train(
-                    model, [tokens[n]], [latents[n]], config.ti, config.seed, progress=False
-                )
-                for n in names
-            ]
-        )
-    else:
-        learned = textual_inversion.train(
-            model,
-            [tokens[n] for n in names],
-            [latents[n] for n in names],
-            config.ti,
-            config.seed,
-            progress=progress,
-        )
+    with autocast(model.device, arithmetic(model, config, reference)):
+        learned = _learn(model, classes, tokens, config, latents, reference, progress)
     return {
         n: TokenEmbedding(
             tokens[n],
@@ -220,6 +220,27 @@ def learn_tokens(
         )
         for n, vector in zip(names, learned)
     }
+
+
+def _learn(model, classes, tokens, config, latents, reference, progress) -> torch.Tensor:
+    names = list(classes)
+    if reference:
+        return torch.cat(
+            [
+                textual_inversion.train(
+                    model, [tokens[n]], [latents[n]], config.ti, config.seed, progress=False
+                )
+                for n in names
+            ]
+        )
+    return textual_inversion.train(
+        model,
+        [tokens[n] for n in names],
+        [latents[n] for n in names],
+        config.ti,
+        config.seed,
+        progress=progress,
+    )
 
 
 def invert_supports(
@@ -236,21 +257,24 @@ def invert_supports(
     `reference`, one support after another). The classes' tokens must be installed."""
     latents, names = latents or _latents(model, classes, config), list(classes)
     z0 = torch.cat([latents[n] for n in names])
-    with torch.no_grad():
-        prompts = model.encode_text([embeddings[n].prompt for n in names])
     counts = [len(latents[n]) for n in names]
-    cond = prompts.repeat_interleave(torch.tensor(counts, device=model.device), 0)
     nt, steps = config.null_text, config.ddim_steps
-    if reference:
-        parts = [
-            null_text.invert(model, z0[i : i + 1], cond[i : i + 1], steps, nt, config.guidance)
-            for i in range(len(z0))
-        ]
-        zT = torch.cat([p.latents_T for p in parts])
-        nulls = torch.cat([p.null_embeddings for p in parts], 1)
-    else:
-        inverted = null_text.invert(model, z0, cond, steps, nt, config.guidance, progress=progress)
-        zT, nulls = inverted.latents_T, inverted.null_embeddings
+    with autocast(model.device, arithmetic(model, config, reference)):
+        with torch.no_grad():
+            prompts = model.encode_text([embeddings[n].prompt for n in names])
+        cond = prompts.repeat_interleave(torch.tensor(counts, device=model.device), 0)
+        if reference:
+            parts = [
+                null_text.invert(model, z0[i : i + 1], cond[i : i + 1], steps, nt, config.guidance)
+                for i in range(len(z0))
+            ]
+            zT = torch.cat([p.latents_T for p in parts])
+            nulls = torch.cat([p.null_embeddings for p in parts], 1)
+        else:
+            inverted = null_text.invert(
+                model, z0, cond, steps, nt, config.guidance, progress=progress
+            )
+            zT, nulls = inverted.latents_T, inverted.null_embeddings
     specs = {}
     for n, z, e in zip(names, zT.split(counts), nulls.split(counts, 1)):
         specs[n] = Specialization(
@@ -383,40 +407,43 @@ def render(
     at a time); returns PIL images, each at the size of its support (for "ti", the class's most
     common support size)."""
     if reference and len(entries) > 1:
-        return [image for e in entries for image in render(model, specs, [e], config)]
+        return [
+            image for e in entries for image in render(model, specs, [e], config, reference=True)
+        ]
     draws = [draw(e["seed"], specs[e["class"]], config) for e in entries]
     specs_of = [specs[e["class"]] for e in entries]
     noise = torch.stack([d.noise for d in draws]).to(model.device)
-    cond = model.encode_text([prompt(s, d) for s, d in zip(specs_of, draws)])
-    if config.boundary is not None:  # each prompt moved towards its partner class's
-        partner = model.encode_text(
-            [prompt(specs[e["partner"]], d) for e, d in zip(entries, draws)]
-        )
-        toward = torch.tensor([d.toward for d in draws]).to(cond).reshape(-1, 1, 1)
-        cond = cond + toward * (partner - cond)
-    if config.generator == "tint":
-        zT = torch.stack([s.latents_T[d.support] for s, d in zip(specs_of, draws)])
-        nulls = torch.stack([s.null_embeddings[d.support] for s, d in zip(specs_of, draws)], 1)
-        if config.support_mix is not None:  # a second support's share, where a class has one
-            other = [d.support if d.other is None else d.other for d in draws]
-            mix = torch.tensor([d.mix for d in draws])
-            zT = slerp(zT, torch.stack([s.latents_T[k] for s, k in zip(specs_of, other)]), mix)
-            second = torch.stack([s.null_embeddings[k] for s, k in zip(specs_of, other)], 1)
-            nulls = nulls + mix.reshape(1, -1, 1, 1) * (second - nulls)
-        alpha = torch.tensor([d.alpha for d in draws])
-        z = blend_noise(zT.to(model.device), noise, alpha)
-        empty = model.encode_text([""])
-        uncond = blend_nulls(nulls.to(model.device), empty, config.null_blend * alpha)
-        sizes = [s.support_sizes[d.support] for s, d in zip(specs_of, draws)]
-    else:
-        z = noise
-        uncond = model.encode_text([""]).expand(len(entries), -1, -1)
-        sizes = [Counter(s.support_sizes).most_common(1)[0][0] for s in specs_of]
-    guidance = config.guidance
-    if config.guidance_range is not None:
-        guidance = torch.tensor([d.guidance for d in draws]).to(z).reshape(-1, 1, 1, 1)
-    z0 = ddim.sample(model, z, cond, uncond, config.ddim_steps, guidance)
-    pixels = model.decode_latents(z0)
+    with autocast(model.device, arithmetic(model, config, reference)):
+        cond = model.encode_text([prompt(s, d) for s, d in zip(specs_of, draws)])
+        if config.boundary is not None:  # each prompt moved towards its partner class's
+            partner = model.encode_text(
+                [prompt(specs[e["partner"]], d) for e, d in zip(entries, draws)]
+            )
+            toward = torch.tensor([d.toward for d in draws]).to(cond).reshape(-1, 1, 1)
+            cond = cond + toward * (partner - cond)
+        if config.generator == "tint":
+            zT = torch.stack([s.latents_T[d.support] for s, d in zip(specs_of, draws)])
+            nulls = torch.stack([s.null_embeddings[d.support] for s, d in zip(specs_of, draws)], 1)
+            if config.support_mix is not None:  # a second support's share, where a class has one
+                other = [d.support if d.other is None else d.other for d in draws]
+                mix = torch.tensor([d.mix for d in draws])
+                zT = slerp(zT, torch.stack([s.latents_T[k] for s, k in zip(specs_of, other)]), mix)
+                second = torch.stack([s.null_embeddings[k] for s, k in zip(specs_of, other)], 1)
+                nulls = nulls + mix.reshape(1, -1, 1, 1) * (second - nulls)
+            alpha = torch.tensor([d.alpha for d in draws])
+            z = blend_noise(zT.to(model.device), noise, alpha)
+            empty = model.encode_text([""])
+            uncond = blend_nulls(nulls.to(model.device), empty, config.null_blend * alpha)
+            sizes = [s.support_sizes[d.support] for s, d in zip(specs_of, draws)]
+        else:
+            z = noise
+            uncond = model.encode_text([""]).expand(len(entries), -1, -1)
+            sizes = [Counter(s.support_sizes).most_common(1)[0][0] for s in specs_of]
+        guidance = config.guidance
+        if config.guidance_range is not None:
+            guidance = torch.tensor([d.guidance for d in draws]).to(z).reshape(-1, 1, 1, 1)
+        z0 = ddim.sample(model, z, cond, uncond, config.ddim_steps, guidance)
+        pixels = model.decode_latents(z0)
     return [to_image(resize(x[None], (h, w))[0]) for x, (w, h) in zip(pixels, sizes)]
 
 
@@ -424,9 +451,15 @@ def render(
 def reconstruct(model: DiffusionModel, spec: Specialization, config: GenerateConfig):
     """Every support of a class regenerated at alpha 0 from its inverted latent and null-text
     embeddings: (K, 3, H, W) in [0, 1] at the working size."""
-    prompt = model.encode_text([spec.token_embedding.prompt] * len(spec.supports))
     nulls = spec.null_embeddings.transpose(0, 1).to(model.device)  # (N, K, L, D)
-    z0 = ddim.sample(
-        model, spec.latents_T.to(model.device), prompt, nulls, config.ddim_steps, config.guidance
-    )
-    return model.decode_latents(z0)
+    with autocast(model.device, arithmetic(model, config)):
+        prompt = model.encode_text([spec.token_embedding.prompt] * len(spec.supports))
+        z0 = ddim.sample(
+            model,
+            spec.latents_T.to(model.device),
+            prompt,
+            nulls,
+            config.ddim_steps,
+            config.guidance,
+        )
+        return model.decode_latents(z0)

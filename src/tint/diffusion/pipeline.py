@@ -22,6 +22,7 @@ from tint.data.images import LabelledImage, load_class_folders
 from tint.diffusion import textual_inversion
 from tint.diffusion.generation import (
     GenerateConfig,
+    arithmetic,
     class_tokens,
     encode_supports,
     invert_supports,
@@ -220,7 +221,11 @@ def generate(
                 }
                 for name, s in specs.items()
             },
-            "settings": {**settings, "resolution": list(working_size(model, config))},
+            "settings": {
+                **settings,
+                "resolution": list(working_size(model, config)),
+                "arithmetic": arithmetic(model, config),
+            },
         }
         write_json(out / "manifest.json", manifest)
     return manifest

@@ -35,14 +35,21 @@ from tint.data.tasks import Task, episode_task, task_seed
 from tint.diffusion.model import DiffusionModel, check_model_dir
 from tint.eval import variance
 from tint.eval.curve import run_curves, section
-from tint.eval.methods import METHODS_SYNTAX, Method, check_methods, finished_results, run_methods
+from tint.eval.methods import (
+    METHODS_SYNTAX,
+    TEACHER,
+    Method,
+    check_methods,
+    finished_results,
+    run_methods,
+)
 from tint.io.cluster import Cluster, failed, kept, run_tasks
 from tint.io.progress import bar
 from tint.io.report import bar_chart, table, write_report
 from tint.io.run_folder import RunFolder
 from tint.io.storage import atomic_path, read_json_object, write_json
 from tint.models.teachers import load_backbone
-from tint.pipeline.recipe import RecipeSettings, resolve_init
+from tint.pipeline.recipe import RecipeSettings, parse_recipe, resolve_init
 from tint.pipeline.students import Pipeline, check_start
 from tint.sources import GENERATED, MINED
 from tint.sources.base_pool import BasePool
@@ -318,14 +325,45 @@ def summarize_run(rows: list[dict], methods: list[str]) -> dict:
             for b in methods[:i]:
                 paired[f"{a} - {b}"] = variance.paired_difference(counts[a], counts[b])
     result = {"episodes": rows, "summary": summary, "paired": paired}
-    if {"teacher", "supports"} <= set(methods):
-        gap = summary["teacher"]["accuracy"] - summary["supports"]["accuracy"]
-        result["gap_closed"] = {
-            m: (summary[m]["accuracy"] - summary["supports"]["accuracy"]) / gap
-            for m in methods
-            if m not in ("teacher", "supports") and gap > 0
-        }
+    for key, baseline in (("gap_closed", "supports"), ("gap_closed_over", FINE_TUNED)):
+        if {TEACHER, baseline} <= set(methods):
+            result[key] = gap_shares(summary, methods, baseline)
+    if len(rows) >= 2:
+        result["generation_part"] = generation_parts(counts, methods)
     return result
+
+
+FINE_TUNED = "supports@pretrained"  # the fine-tuning baseline: what pretraining alone gives
+
+
+def gap_shares(summary: dict, methods: list[str], baseline: str) -> dict[str, float]:
+    """Each method's share of the gap from `baseline` to the teacher that it closes, (method -
+    baseline) / (teacher - baseline) from the mean accuracies: over `supports` (a student from
+    fresh weights on its supports), or over `supports@pretrained`, the gap that remains once
+    pretraining has done its part."""
+    gap = summary[TEACHER]["accuracy"] - summary[baseline]["accuracy"]
+    if gap <= 0:
+        return {}
+    return {
+        m: (summary[m]["accuracy"] - summary[baseline]["accuracy"]) / gap
+        for m in methods
+        if m not in (TEACHER, baseline)
+    }
+
+
+def generation_parts(counts: dict[str, list], methods: list[str]) -> dict[str, dict]:
+    """What the generated images add to each method that has them: its paired difference to the
+    same recipe without them ("tint+retrieval@pretrained" minus "retrieval@pretrained"), where
+    that recipe ran too."""
+    parts = {}
+    for m in methods:
+        without = None if m == TEACHER else parse_recipe(m).without(GENERATED)
+        if without in methods:
+            parts[m] = {
+                "without": without,
+                **variance.paired_difference(counts[m], counts[without]),
+            }
+    return parts
 
 
 def _write_results(out: Path, results: dict, run: dict) -> None:
@@ -393,6 +431,26 @@ def _write_html(out: Path, results: dict, run: dict) -> None:
             (
                 "Share of the supports-to-teacher gap closed",
                 table(["method", "share"], [[m, v] for m, v in results["gap_closed"].items()]),
+            )
+        )
+    if results.get("gap_closed_over"):
+        sections.append(
+            (
+                f"Share of the gap that remains over {FINE_TUNED} closed",
+                table(["method", "share"], [[m, v] for m, v in results["gap_closed_over"].items()]),
+            )
+        )
+    if results.get("generation_part"):
+        sections.append(
+            (
+                "What the generated images add: minus the same recipe without them",
+                table(
+                    ["method", "without them", "difference", "95% interval"],
+                    [
+                        [m, p["without"], p["mean"], interval(p["ci95"])]
+                        for m, p in results["generation_part"].items()
+                    ],
+                ),
             )
         )
     sections += [(f"Against {c['x']}", section(c)) for c in run_curves(out)]

@@ -64,7 +64,10 @@ class QualitySettings:
         GenerateConfig,
         "the specialisation and sampling",
         prefix="",
-        exclude=("num", "generator", "alpha", "random_alpha", "resolution", "batch"),
+        exclude=(
+            *("num", "generator", "alpha", "random_alpha", "resolution", "batch"),
+            *("alpha_range", "support_mix", "guidance_range", "templates", "boundary"),
+        ),
     )
 
 

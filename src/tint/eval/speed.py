@@ -38,6 +38,7 @@ from tint.data.images import LabelledImage, to_image, to_tensor
 from tint.data.tasks import Task
 from tint.diffusion.generation import (
     GenerateConfig,
+    arithmetic,
     class_tokens,
     encode_supports,
     invert_supports,
@@ -70,7 +71,10 @@ class SpeedConfig:
         "the work timed (ti.batch images per class per textual-inversion step)",
         prefix="",
         factory=lambda: GenerateConfig(batch=64, ti=TextualInversionConfig(steps=50, batch=1)),
-        exclude=("num", "generator", "alpha", "random_alpha", "resolution"),
+        exclude=(
+            *("num", "generator", "alpha", "random_alpha", "resolution"),
+            *("alpha_range", "support_mix", "guidance_range", "templates", "boundary"),
+        ),
     )
     device: str = setting("cpu", "cpu or cuda")
     dtype: str = setting("float32", "of the fast way's UNet and VAE", choices=tuple(DTYPES))
@@ -407,6 +411,7 @@ def measure_speed(
     result = {
         "device": _device_name(model),
         "dtype": config.dtype,
+        "precision": arithmetic(model, config.generation),
         "config": dataclasses.asdict(config),
         "seconds": {k: round(v, 3) for k, v in (fast["seconds"] | distilled).items()},
         "specialization_s": round(specialization, 3),

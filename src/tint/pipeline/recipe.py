@@ -55,6 +55,14 @@ class Recipe:
         """Whether a source of `kind` (GENERATED, MINED) is among its sources."""
         return any(SOURCES[k].kind == kind for k in self.kinds)
 
+    def without(self, kind: str) -> str | None:
+        """The name of this recipe without its sources of `kind` (GENERATED, MINED), the
+        baseline that credits them with their own part; None where it has none of them."""
+        if not self.needs(kind):
+            return None
+        rest = [s for s, k in zip(self.sources, self.kinds) if SOURCES[k].kind != kind]
+        return ("+".join(rest) or SUPPORTS) + (f"@{self.init}" if self.init else "")
+
     def starting(self, init: str) -> Recipe:
         """This recipe with its start decided where the name leaves it open."""
         return Recipe(self.name, self.sources, self.init or init)

@@ -28,11 +28,10 @@ from tint.data.augment import AugmentConfig, augment
 from tint.data.images import as_float
 from tint.io import seeds
 from tint.io.checkpoint import Checkpoint
+from tint.io.hardware import PRECISIONS, resolved_precision
 from tint.io.stages import stage
 from tint.models.students import Student
 from tint.train.trainer import TrainConfig, train
-
-PRECISIONS = ("auto", "float32", "bfloat16")
 
 
 @dataclass
@@ -76,24 +75,6 @@ class DistillConfig(TrainConfig):
         "GPU that supports it), float32 elsewhere",
         choices=PRECISIONS,
     )
-
-
-def fast_bfloat16(device: torch.device) -> bool:
-    """Whether `device` has bfloat16 arithmetic faster than float32: on a CPU, AMX or
-    AVX512-BF16 with ATen's AVX-512 kernels in use (ATEN_CPU_CAPABILITY can turn them off)."""
-    if device.type == "cuda":
-        return torch.cuda.is_bf16_supported()
-    if device.type != "cpu" or not torch.backends.cpu.get_cpu_capability().startswith("AVX512"):
-        return False
-    checks = ("_is_avx512_bf16_supported", "_is_amx_tile_supported")  # torch 2.3 and later
-    return any(getattr(torch.cpu, name, lambda: False)() for name in checks)
-
-
-def resolved_precision(precision: str, device: torch.device) -> str:
-    """What a student trains in on `device`: "bfloat16" or "float32" ("auto" decided)."""
-    if precision == "auto":
-        return "bfloat16" if fast_bfloat16(device) else "float32"
-    return precision
 
 
 def kd_loss(student_logits, teacher_logits, temperature: float) -> torch.Tensor:
