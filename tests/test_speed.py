@@ -53,6 +53,14 @@ def test_fast_path_and_reference_agree_and_both_are_timed(capsys):
     seconds = sum(result["seconds"][k] for k in ("textual_inversion", "null_text_inversion"))
     seconds += result["seconds"]["generation"]  # the diffusion model's work, which FLOPs count
     assert abs(result["tflops"] - work / seconds / 1e12) <= 1e-3 * result["tflops"]
+    # Generation alone: its 6 images x 5 steps x both halves, and 6 decodes, over its seconds,
+    # against this machine's float32 matrix-product peak, measured in the same run.
+    rendered = flops["unet"] * 6 * 5 * 2 + flops["vae_decode"] * 6
+    generation = rendered / result["seconds"]["generation"] / 1e12
+    assert result["generation_tflops"] == pytest.approx(generation, rel=1e-2)
+    peak = result["float32_matmul_peak_tflops"]
+    assert 1e-3 < peak < 1e3
+    assert result["generation_share_of_peak"] == pytest.approx(generation / peak, rel=1e-2)
 
 
 def test_fast_settings_apply_to_the_fast_path_only():

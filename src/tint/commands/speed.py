@@ -69,6 +69,11 @@ def run(settings: SpeedSettings, options: Options) -> None:
     for row in rows:
         print(f"{row[0]:<28}{row[1]:>12}{row[2]:>12}{row[3]:>10}")
     print(f"peak memory {result['peak_memory_mb']:.0f} MB, {result['tflops']:.4f} TFLOP/s")
+    print(
+        f"generation {result['generation_tflops']:.4f} TFLOP/s, "
+        f"{result['generation_share_of_peak']:.0%} of this machine's float32 matmul peak "
+        f"({result['float32_matmul_peak_tflops']:.4f} TFLOP/s)"
+    )
     if "compile_s" in result:
         print(f"compiling: a first pass of {result['compile_s']:.0f} s, not in the figures above")
 

@@ -52,6 +52,7 @@ from tint.diffusion.memory import FittingBatch
 from tint.diffusion.model import DTYPES, DiffusionModel, resolve_device
 from tint.diffusion.textual_inversion import TextualInversionConfig
 from tint.eval.model_quality import psnr
+from tint.io.hardware import float32_matmul_peak
 from tint.io.pretrained import quiet_libraries
 from tint.io.stages import recording
 from tint.models.teachers import load_backbone
@@ -321,6 +322,7 @@ def run_path(
             [to_tensor(im.image, size)[None] for ims in classes.values() for im in ims]
         )
         entries = plan_images(specs, generation)[: config.images]
+        before = counter.unet_forward, counter.vae_decoded
         with _timed(model, times, "generation"), counter.counting():
             fitting = FittingBatch(1 if reference else generation.batch, "generation")
             images = [
@@ -339,6 +341,10 @@ def run_path(
             "unet_forward": counter.unet_forward,
             "unet_trained": counter.unet_trained,
             "vae_decoded": counter.vae_decoded,
+        },
+        "generation_samples": {
+            "unet_forward": counter.unet_forward - before[0],
+            "vae_decoded": counter.vae_decoded - before[1],
         },
         "reconstruction_psnr": psnr(recon, supports),
         "images": torch.stack([to_tensor(im, (im.size[1], im.size[0])) for im in images]),
@@ -408,6 +414,12 @@ def measure_speed(
         + flops["vae_decode"] * fast["samples"]["vae_decoded"]
     )
     seconds = sum(fast["seconds"].values())  # the diffusion model's stages: what the FLOPs count
+    rendered = fast["generation_samples"]
+    generation_flops = (
+        flops["unet"] * rendered["unet_forward"] + flops["vae_decode"] * rendered["vae_decoded"]
+    )
+    generation_tflops = generation_flops / fast["seconds"]["generation"] / 1e12
+    peak = float32_matmul_peak(model.device) / 1e12
     result = {
         "device": _device_name(model),
         "dtype": config.dtype,
@@ -419,6 +431,9 @@ def measure_speed(
         "images_per_s": config.images / fast["seconds"]["generation"],
         "peak_memory_mb": round(fast["peak_memory_mb"], 1),
         "tflops": total_flops / seconds / 1e12,
+        "generation_tflops": generation_tflops,
+        "float32_matmul_peak_tflops": peak,
+        "generation_share_of_peak": generation_tflops / peak,
         "flops_per_sample": flops,
         "samples": fast["samples"],
         "reconstruction_psnr": fast["reconstruction_psnr"],

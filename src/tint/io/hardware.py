@@ -36,3 +36,25 @@ def autocast(device: torch.device, precision: str):
     if precision != "bfloat16":
         return contextlib.nullcontext()
     return torch.autocast(device.type, torch.bfloat16)
+
+
+def float32_matmul_peak(device: torch.device, seconds: float = 0.5) -> float:
+    """FLOP/s of large float32 matrix products on `device`: what its float32 arithmetic reaches
+    at best, timed over about `seconds` after a warm-up product."""
+    import time
+
+    n = 4096 if device.type == "cuda" else 1024
+    a, b = (torch.randn(n, n, device=device) for _ in range(2))
+    a @ b
+    _synchronize(device)
+    count, start = 0, time.perf_counter()
+    while (elapsed := time.perf_counter() - start) < seconds or count == 0:
+        a @ b
+        _synchronize(device)
+        count += 1
+    return 2 * n**3 * count / elapsed
+
+
+def _synchronize(device: torch.device) -> None:
+    if device.type == "cuda":
+        torch.cuda.synchronize(device)
