@@ -75,3 +75,15 @@ def test_the_same_task_makes_the_same_student_and_its_seed_another(tmp_path):
     assert torch.equal(weights(task), weights(task))
     task.seed = 8
     assert not torch.equal(weights(task), weights(_task()))
+
+
+def test_a_pretrained_student_trains_its_own_number_of_steps(tmp_path):
+    """`distill.pretrained_steps` is the steps of students that start pretrained; the others
+    train `distill.steps`."""
+    backbone = load_backbone(world.DEFAULT_TEACHER)
+    distill = DistillConfig(steps=3, pretrained_steps=2)
+    settings = RecipeSettings(distill=distill, student_init="scratch")
+    pipeline = Pipeline(settings, backbone, pretrained=world.shipped_student("conv4"))
+    work = pipeline.on(_task(), tmp_path)
+    assert work.student(parse_recipe("supports")).state["step"] == 3
+    assert work.student(parse_recipe("supports@pretrained")).state["step"] == 2

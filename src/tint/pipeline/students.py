@@ -208,6 +208,8 @@ class TaskWork:
         config = dataclasses.replace(
             s.distill, seed=seeds.seed_of(s.seed, task.seed, "distill", width=4)
         )
+        if p.init(recipe) == "pretrained" and config.pretrained_steps is not None:
+            config = dataclasses.replace(config, steps=config.pretrained_steps)
         labelled = None
         if transfer is not None and config.views:
             if names not in self._views:

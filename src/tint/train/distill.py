@@ -39,6 +39,12 @@ class DistillConfig(TrainConfig):
     """The optimisation (see TrainConfig) and the distillation loss."""
 
     steps: int = setting(400, "distillation steps", minimum=1)
+    pretrained_steps: int | None = setting(
+        None,
+        "distillation steps of a student that starts from a base-pretrained backbone (default: "
+        "steps)",
+        minimum=1,
+    )
     batch: int = setting(64, "transfer-set images per step", minimum=1)
     lr: float = setting(3e-3, "AdamW's peak learning rate", above=0)
     warmup: int = setting(50, "steps of linear warm-up of the learning rate", minimum=0)
