@@ -15,6 +15,7 @@ from tint.models.teachers import load_backbone
 from tint.pipeline.recipe import RecipeSettings, parse_recipe
 from tint.pipeline.students import Pipeline
 from tint.sources import GENERATED, MINED, SOURCES, Source
+from tint.sources.base_pool import BasePool
 from tint.sources.source import uint8
 from tint.train.distill import DistillConfig
 
@@ -87,3 +88,31 @@ def test_a_pretrained_student_trains_its_own_number_of_steps(tmp_path):
     work = pipeline.on(_task(), tmp_path)
     assert work.student(parse_recipe("supports")).state["step"] == 3
     assert work.student(parse_recipe("supports@pretrained")).state["step"] == 2
+
+
+def test_a_base_pool_is_a_folder_of_any_depth_or_a_list_and_skips_what_is_not_an_image(
+    tmp_path, capsys
+):
+    backbone = load_backbone(world.DEFAULT_TEACHER)
+    glyph_images = [to_image(glyphs.benchmark_instances(g, 1)[0]) for g in glyphs.split("base")[:4]]
+    for i, image in enumerate(glyph_images):
+        (tmp_path / "deep" / f"d{i % 2}" / "x").mkdir(parents=True, exist_ok=True)
+        image.save(tmp_path / "deep" / f"d{i % 2}" / "x" / f"{i}.png")
+    (tmp_path / "deep" / "d0" / "notes.txt").write_text("not an image")
+    (tmp_path / "deep" / ".hidden").mkdir()
+    (tmp_path / "deep" / ".hidden" / "skip.png").write_bytes(b"hidden, never read")
+    pool = BasePool.from_files(tmp_path / "deep", backbone, progress=False)
+    assert len(pool) == 4
+    err = capsys.readouterr().err
+    assert "skipped 1 of 5 files" in err and "notes.txt" in err and len(err.splitlines()) == 1
+
+    listing = tmp_path / "pool.txt"
+    listing.write_text("deep/d0/x/0.png\n# a comment\n\ndeep/d1/x/1.png\nmissing.png\n")
+    listed = BasePool.from_files(listing, backbone, progress=False)
+    assert torch.equal(listed.images, pool.images[[0, 2]])  # sorted: d0/x/0, d0/x/2, d1/x/1, ...
+    assert "skipped 1 of 3 files" in capsys.readouterr().err
+
+    (tmp_path / "empty" / "a").mkdir(parents=True)
+    (tmp_path / "empty" / "a" / "b.png").write_bytes(b"\x89PNG broken")
+    with pytest.raises(TintError, match="no readable image in the base pool"):
+        BasePool.from_files(tmp_path / "empty", backbone, progress=False)

@@ -70,8 +70,8 @@ class DistillSettings:
     )
     base: str | None = setting(
         None,
-        "a folder of base-class or unlabelled images (labels ignored) that the retrieval and "
-        "base sources draw from",
+        "base-class or unlabelled images (labels ignored) that the retrieval and base sources "
+        "draw from: a folder (any depth), or a text file listing image paths, one a line",
     )
     eval: str | None = setting(None, "held-out images in class folders: report accuracy on them")
     task_seed: int | None = setting(
@@ -155,7 +155,7 @@ def distill(
     held = None
     if evaluated is not None:
         held = held_out_images(evaluated, classes, backbone.input_size)
-    base_pool = BasePool.from_folder(s.base, backbone) if s.base else None
+    base_pool = BasePool.from_files(s.base, backbone, progress) if s.base else None
     model = None if plan.model is None else DiffusionModel.load(plan.model)
     pipeline = Pipeline(
         s.setup, backbone, model, base_pool, plan.pretrained, progress=progress, cluster=cluster

@@ -3,18 +3,23 @@ model's own training data, or any unlabelled folder; labels are never read), whi
 sources draw from, with their teacher embeddings computed once.
 
     BasePool.from_split(dataset, size, backbone)   `tint benchmark`: the base split
-    BasePool.from_folder(directory, backbone)       `tint distill --base DIR`"""
+    BasePool.from_files(folder or list, backbone)   `tint distill --base DIR|LIST`"""
 
 from __future__ import annotations
+
+import sys
+from pathlib import Path
 
 import torch
 import torch.nn.functional as F
 
 from tint.data.augment import AugmentConfig
 from tint.data.datasets import open_dataset
-from tint.data.images import as_float, find_class_folders, load_rgb, to_tensor
+from tint.data.images import as_float, load_rgb, to_tensor
+from tint.errors import TintError
 from tint.io import seeds
 from tint.io.progress import bar
+from tint.io.storage import check_directory
 from tint.models.teachers import Backbone
 from tint.train.distill import labelled_views
 
@@ -43,12 +48,28 @@ class BasePool:
         return cls(torch.stack(images), backbone)
 
     @classmethod
-    def from_folder(cls, directory, backbone: Backbone) -> BasePool:
-        """Every image under a folder (flat, or class folders whose names are ignored), in the
-        folders' sorted order."""
-        paths = [p for files in find_class_folders(directory).values() for p in files]
-        size = backbone.input_size
-        return cls(torch.stack([_uint8(to_tensor(load_rgb(p), size)) for p in paths]), backbone)
+    def from_files(cls, where, backbone: Backbone, progress: bool = True) -> BasePool:
+        """Every image under a folder (at any depth; folder names are ignored, hidden files
+        skipped), or every file a text file lists one a line (relative to the list's folder), in
+        sorted or listed order. Files that are not readable images are counted and skipped, said
+        in one line; none readable is an error."""
+        paths = image_paths(where)
+        size, images, skipped = backbone.input_size, [], []
+        for path in bar(paths, "base pool", progress, unit="img"):
+            try:
+                images.append(_uint8(to_tensor(load_rgb(path), size)))
+            except TintError as e:
+                skipped.append(str(e))
+        if not images:
+            first = f": {skipped[0]}" if skipped else ""
+            raise TintError(f"{where}: no readable image in the base pool{first}")
+        if skipped:
+            print(
+                f"base pool: skipped {len(skipped)} of {len(paths)} files that are not readable "
+                f"images (the first: {skipped[0]})",
+                file=sys.stderr,
+            )
+        return cls(torch.stack(images), backbone)
 
     def __len__(self) -> int:
         return len(self.images)
@@ -83,6 +104,25 @@ class BasePool:
             g = seeds.generator(seed, "base-views")
             self._views[key] = labelled_views(self._embed, self.images, count, g, augmentation)
         return self._views[key]
+
+
+def image_paths(where) -> list[Path]:
+    """The files of a base pool: a folder's at any depth (hidden ones left out), sorted, or
+    those a text file lists, one a line (blank lines and # comments skipped)."""
+    where = Path(where).expanduser()
+    if where.is_file():
+        try:
+            lines = where.read_text().splitlines()
+        except (OSError, UnicodeDecodeError) as e:
+            raise TintError(f"{where}: not a readable list of image paths ({e})") from None
+        listed = [line.strip() for line in lines if line.strip() and not line.startswith("#")]
+        return [where.parent / p for p in listed]
+    root = check_directory(where)
+    return sorted(
+        p
+        for p in root.rglob("*")
+        if p.is_file() and not any(part.startswith(".") for part in p.relative_to(root).parts)
+    )
 
 
 def _uint8(x: torch.Tensor) -> torch.Tensor:
