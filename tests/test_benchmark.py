@@ -219,3 +219,24 @@ def test_a_task_teacher_labels_the_base_pool_through_its_head_as_it_would_whole(
     assert not torch.equal(views[:40], views[40:])
     torch.testing.assert_close(logits, teacher.logits(views.float() / 255), atol=1e-4, rtol=1e-4)
     assert SOURCES["base"].labelled(job)[0] is views  # made once for every task
+
+
+def test_the_report_draws_every_method_and_its_paired_differences(pilot):
+    """report.html's figures are PNGs inside the page, each saying in words which methods it
+    shows: the accuracy of every method, and the paired differences against the baselines."""
+    import base64
+    import io
+    import re
+
+    from PIL import Image
+
+    out, _ = pilot
+    html = (out / "report.html").read_text()
+    figures = re.findall(r'<img src="data:image/png;base64,([^"]+)" alt="([^"]*)">', html)
+    alts = [alt for _, alt in figures]
+    accuracy = next(a for a in alts if a.startswith("accuracy with 95% intervals of "))
+    assert accuracy.endswith("teacher, supports")
+    assert any(a.startswith("paired differences") and "supports - teacher" in a for a in alts)
+    for data, _ in figures:
+        width, height = Image.open(io.BytesIO(base64.b64decode(data))).size
+        assert width > 300 and height > 100

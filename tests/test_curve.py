@@ -55,7 +55,8 @@ def test_a_curve_is_each_runs_accuracy_over_the_episodes_all_finished(runs, caps
                 before = _counts(made[curve["points"][i - 1]["value"]], method, 2)
                 expected = paired_difference(counts, before)["mean"]
                 assert got["minus_previous"]["mean"] == pytest.approx(expected)
-    assert Image.open(out / "curve.png").size == (640, 400)
+    width, height = Image.open(out / "curve.png").size
+    assert width >= 640 and height >= 300  # readable type, the legend beside the plot
     assert "<table>" in (out / "report.html").read_text()
     assert "| `supports` | 20 |" in printed
     for run in made.values():  # each run's own report shows the curve, and keeps it on resume

@@ -32,11 +32,11 @@ def run(settings: CurveSettings, options: Options) -> None:
         FOLDER,
         HEADERS,
         curve_name,
-        plot,
         read_curve,
         section,
         table_rows,
     )
+    from tint.io.figures import curve_figure
     from tint.io.report import write_report
     from tint.io.storage import write_json, write_png
 
@@ -44,7 +44,7 @@ def run(settings: CurveSettings, options: Options) -> None:
     out = Path(settings.out)
     out.mkdir(parents=True, exist_ok=True)
     write_json(out / "curve.json", curve)
-    write_png(out / "curve.png", plot(curve))
+    write_png(out / "curve.png", curve_figure(curve))
     write_report(out / "report.html", f"accuracy against {curve['x']}", [("Curve", section(curve))])
     print(f"{curve['x']}, {curve['episodes']} episodes in every run")
     for line in [HEADERS, ["---"] * 4, *table_rows(curve)]:

@@ -37,8 +37,9 @@ from tint.diffusion.generation import GenerateConfig
 from tint.diffusion.model import DiffusionModel
 from tint.eval.benchmark import class_similarity, gap_shares, summarize_run
 from tint.eval.methods import check_methods, run_methods
+from tint.io.figures import accuracy_figure
 from tint.io.pictures import grid
-from tint.io.report import bar_chart, picture, table, write_report
+from tint.io.report import picture, table, write_report
 from tint.io.run_folder import RunFolder
 from tint.io.storage import read_json_object, write_json
 from tint.io.timing import images_per_second
@@ -223,7 +224,10 @@ def _write_report(out: Path, summary: dict, picture_rows, alpha: float) -> None:
                         for r in rows
                     ],
                 )
-                + bar_chart([r["method"] for r in rows], [r["accuracy"] for r in rows])
+                + picture(
+                    accuracy_figure([r["method"] for r in rows], [r["accuracy"] for r in rows]),
+                    "accuracy on this episode's queries",
+                )
                 + f"<p class='note'>{summary['queries_per_class']} queries per class; "
                 f"accuracy over {summary['queries_per_class'] * len(summary['classes'])} "
                 "queries. images/s: batch 256 on this machine.</p>",
@@ -237,10 +241,13 @@ def _write_report(out: Path, summary: dict, picture_rows, alpha: float) -> None:
                         for m, (a, lo, hi) in bench["accuracy"].items()
                     ],
                 )
-                + bar_chart(
-                    [NAMES[m] for m in bench["accuracy"]],
-                    [a for a, _, _ in bench["accuracy"].values()],
-                    [(lo, hi) for _, lo, hi in bench["accuracy"].values()],
+                + picture(
+                    accuracy_figure(
+                        [NAMES[m] for m in bench["accuracy"]],
+                        [a for a, _, _ in bench["accuracy"].values()],
+                        [(lo, hi) for _, lo, hi in bench["accuracy"].values()],
+                    ),
+                    f"accuracy over the {bench['episodes']} episodes, with 95% intervals",
                 ),
             ),
             (

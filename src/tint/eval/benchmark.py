@@ -44,8 +44,9 @@ from tint.eval.methods import (
     run_methods,
 )
 from tint.io.cluster import Cluster, failed, kept, run_tasks
+from tint.io.figures import accuracy_figure, forest_figure
 from tint.io.progress import bar
-from tint.io.report import bar_chart, table, write_report
+from tint.io.report import picture, table, write_report
 from tint.io.run_folder import RunFolder
 from tint.io.storage import atomic_path, read_json_object, write_json
 from tint.models.teachers import load_backbone
@@ -389,6 +390,21 @@ def rewrite_report(out: str | Path) -> None:
     _write_html(out, read_json_object(out / "results.json", "benchmark results"), run)
 
 
+def _forest_pairs(results: dict) -> dict[str, dict]:
+    """The paired differences a report draws: every method against `supports` and against the
+    fine-tuned student, and what generated images add to each recipe that has them (every pair
+    where none of these ran)."""
+    paired = results["paired"]
+    shown = {}
+    for baseline in ("supports", FINE_TUNED):
+        for m in results["summary"]:
+            if m not in (TEACHER, baseline) and f"{m} - {baseline}" in paired:
+                shown[f"{m} - {baseline}"] = paired[f"{m} - {baseline}"]
+    for m, part in results.get("generation_part", {}).items():
+        shown[f"{m} - {part['without']}"] = part
+    return shown or paired  # no baseline ran: every pair
+
+
 def _write_html(out: Path, results: dict, run: dict) -> None:
     summary, methods = results["summary"], run["methods"]
 
@@ -409,18 +425,35 @@ def _write_html(out: Path, results: dict, run: dict) -> None:
         (
             "Accuracy",
             table(["method", "accuracy", "95% interval", "between-episode sd", "s / episode"], rows)
-            + bar_chart(
-                methods,
-                [summary[m]["accuracy"] for m in methods],
-                [tuple(summary[m]["ci95"]) if summary[m]["ci95"] else (0, 0) for m in methods],
+            + picture(
+                accuracy_figure(
+                    methods,
+                    [summary[m]["accuracy"] for m in methods],
+                    [summary[m]["ci95"] for m in methods],
+                ),
+                "accuracy of each method, with its 95% interval",
+                "accuracy with 95% intervals of " + ", ".join(methods),
             ),
         )
     ]
     if results["paired"]:
+        shown = _forest_pairs(results)
+        forest = ""
+        if shown:
+            forest = picture(
+                forest_figure(
+                    list(shown),
+                    [d["mean"] for d in shown.values()],
+                    [d["ci95"] for d in shown.values()],
+                ),
+                "paired differences against the baselines and what generated images add",
+                "paired differences with 95% intervals: " + ", ".join(shown),
+            )
         sections.append(
             (
                 "Paired differences (same episodes)",
-                table(
+                forest
+                + table(
                     ["difference", "mean", "95% interval"],
                     [[k, v["mean"], interval(v["ci95"])] for k, v in results["paired"].items()],
                 ),

@@ -8,21 +8,17 @@ that a point is compared with its neighbour on the same episodes."""
 
 from __future__ import annotations
 
-import math
 from pathlib import Path
-
-from PIL import Image, ImageDraw
 
 from tint.errors import TintError
 from tint.eval import variance
+from tint.io.figures import curve_figure
 from tint.io.report import picture, table
 from tint.io.storage import read_json, read_json_object
 
 FOLDER = "curves"  # a run's curves, RUN/curves/X-VALUES.json, shown in its report.html
 HEADERS = ["method", "value", "accuracy (95% interval)", "minus the previous value"]
 MAY_DIFFER = ("out", "episodes", "methods")  # what runs of one curve may differ in besides X
-COLOURS = [(31, 119, 180), (255, 127, 14), (44, 160, 44), (214, 39, 40), (148, 103, 189)]
-COLOURS += [(140, 86, 75), (227, 119, 194), (127, 127, 127), (188, 189, 34), (23, 190, 207)]
 
 
 def _lookup(settings: dict, dotted: str):
@@ -124,50 +120,12 @@ def table_rows(curve: dict) -> list[list[str]]:
     return rows
 
 
-def plot(curve: dict, size: tuple[int, int] = (640, 400)) -> Image.Image:
-    """Accuracy (0 to 1) against the setting, one line per method with its intervals; the x axis
-    is logarithmic where every value is positive."""
-    width, height = size
-    left, right, top, bottom = 60, 190, 20, 50
-    values = [p["value"] for p in curve["points"]]
-    logarithmic = all(isinstance(v, (int, float)) and v > 0 for v in values)
-    scale = [math.log(v) for v in values] if logarithmic else list(range(len(values)))
-    lo, hi = min(scale), max(scale)
-
-    def px(i: int) -> float:
-        return left + 20 + (width - left - right - 40) * (scale[i] - lo) / ((hi - lo) or 1)
-
-    def py(a: float) -> float:
-        return top + (height - top - bottom) * (1 - a)
-
-    image = Image.new("RGB", size, "white")
-    draw = ImageDraw.Draw(image)
-    draw.line([(left, top), (left, height - bottom), (width - right, height - bottom)], "black")
-    for tick in (0.0, 0.2, 0.4, 0.6, 0.8, 1.0):
-        draw.line([(left - 4, py(tick)), (left, py(tick))], "black")
-        draw.text((left - 34, py(tick) - 6), f"{tick:.1f}", "black")
-    for i, value in enumerate(values):
-        draw.line([(px(i), height - bottom), (px(i), height - bottom + 4)], "black")
-        draw.text((px(i) - 8, height - bottom + 8), str(value), "black")
-    draw.text((left, height - 18), f"{curve['x']} ({curve['episodes']} episodes)", "black")
-    for k, m in enumerate(curve["methods"]):
-        colour = COLOURS[k % len(COLOURS)]
-        points = [(px(i), py(p["methods"][m]["accuracy"])) for i, p in enumerate(curve["points"])]
-        draw.line(points, colour, width=2)
-        for i, p in enumerate(curve["points"]):
-            a, b = p["methods"][m]["ci95"]
-            draw.line([(px(i), py(a)), (px(i), py(b))], colour)
-            x, y = points[i]
-            draw.ellipse([x - 3, y - 3, x + 3, y + 3], colour)
-        draw.text((width - right + 12, top + 16 * k), m, colour)
-    return image
-
-
 def section(curve: dict) -> str:
     """The curve for a report: its plot, then its table."""
     rows = [[c.strip("`") for c in r] for r in table_rows(curve)]
     caption = f"accuracy against {curve['x']}, {curve['episodes']} episodes in every run"
-    return picture(plot(curve), caption) + table(HEADERS, rows)
+    alt = f"{caption}: " + ", ".join(curve["methods"])
+    return picture(curve_figure(curve), caption, alt) + table(HEADERS, rows)
 
 
 def curve_name(curve: dict) -> str:
