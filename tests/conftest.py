@@ -52,6 +52,13 @@ def _draw(n, g):
 
 
 @pytest.fixture(scope="session", autouse=True)
+def a_cache_of_the_sessions_own(tmp_path_factory):
+    """Caches a run keeps for later runs (the glyph world's base-pool embeddings) go to a folder
+    of the session's, not the user's ~/.cache; processes the tests start inherit it."""
+    os.environ["XDG_CACHE_HOME"] = str(tmp_path_factory.mktemp("cache"))
+
+
+@pytest.fixture(scope="session", autouse=True)
 def the_repository_is_left_as_it_was():
     """No test writes into the repository: every run folder lives under a test's tmp_path (a
     Ray worker once wrote a README example's episodes here: its working directory is not the

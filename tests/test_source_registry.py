@@ -116,3 +116,49 @@ def test_a_base_pool_is_a_folder_of_any_depth_or_a_list_and_skips_what_is_not_an
     (tmp_path / "empty" / "a" / "b.png").write_bytes(b"\x89PNG broken")
     with pytest.raises(TintError, match="no readable image in the base pool"):
         BasePool.from_files(tmp_path / "empty", backbone, progress=False)
+
+
+def test_a_base_pools_embeddings_are_made_once_in_shards_and_found_again(tmp_path, monkeypatch):
+    """The teacher embeds a pool once, shard by shard into the cache (a run killed half-way
+    keeps its finished shards); a later pool of the same images and teacher reads them."""
+    import tint.sources.base_pool as base_pool
+
+    monkeypatch.setattr(base_pool, "SHARD", 256)
+    backbone = load_backbone(world.DEFAULT_TEACHER)
+    images = (torch.rand(600, 3, 32, 32, generator=torch.Generator().manual_seed(0)) * 255).to(
+        torch.uint8
+    )
+    first = BasePool(images, backbone, tmp_path)
+    (shards,) = [sorted(d.iterdir()) for d in tmp_path.iterdir()]
+    assert [p.name for p in shards] == [
+        "00000.safetensors",
+        "00001.safetensors",
+        "00002.safetensors",
+    ]
+    shards[1].unlink()  # as if killed while making it
+    calls = []
+    original = BasePool._embed
+    monkeypatch.setattr(
+        BasePool, "_embed", lambda self, x: calls.append(len(x)) or original(self, x)
+    )
+    again = BasePool(images, backbone, tmp_path)
+    assert calls == [256]  # only the missing shard, in one batch of 256
+    torch.testing.assert_close(again.embeddings, first.embeddings)
+    other = BasePool(images[:100], backbone, tmp_path)  # other images: their own cache
+    assert len(other.embeddings) == 100 and len(list(tmp_path.iterdir())) == 2
+
+
+def test_a_large_pool_is_searched_through_faiss_with_the_same_neighbours(monkeypatch):
+    """Above `faiss_above` images the nearest are found by a faiss index; on a pool small
+    enough to check exhaustively, they are the same."""
+    backbone = load_backbone(world.DEFAULT_TEACHER)
+    g = torch.Generator().manual_seed(1)
+    images = (torch.rand(2000, 3, 32, 32, generator=g) * 255).to(torch.uint8)
+    exhaustive = BasePool(images, backbone)
+    through_faiss = BasePool(images, backbone, faiss_above=0)
+    through_faiss.embeddings = exhaustive.embeddings
+    supports = torch.rand(4, 3, 32, 32, generator=g)
+    chosen = exhaustive.nearest(supports, 40)
+    assert through_faiss._index is None
+    assert torch.equal(through_faiss.nearest(supports, 40), chosen)
+    assert through_faiss._index is not None and len(set(chosen.tolist())) == 40
