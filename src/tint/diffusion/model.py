@@ -11,8 +11,7 @@ import torch
 
 from tint.diffusion.memory import FittingBatch
 from tint.errors import TintError
-from tint.io.pretrained import loading
-from tint.io.storage import check_directory
+from tint.io.pretrained import loading, model_folder
 
 DTYPES = {"float32": torch.float32, "bfloat16": torch.bfloat16, "float16": torch.float16}
 
@@ -27,8 +26,9 @@ COMPONENTS = {
 
 
 def check_model_dir(path: str | Path) -> Path:
-    """Raise TintError naming what is missing unless `path` is a diffusers-layout SD directory."""
-    path = check_directory(path, "model directory")
+    """The folder of a diffusers-layout SD model named by its path or hub id (in the local
+    Hugging Face cache); a TintError naming what is missing if it is not one."""
+    path = model_folder(path, "model directory")
     if not (path / "model_index.json").is_file():
         raise TintError(
             f"{path}: not a Stable Diffusion model directory (missing model_index.json)"

@@ -45,6 +45,7 @@ from tint.eval.methods import (
 )
 from tint.io.cluster import Cluster, failed, kept, run_tasks
 from tint.io.figures import accuracy_figure, forest_figure
+from tint.io.pretrained import model_folder
 from tint.io.progress import bar
 from tint.io.report import picture, table, write_report
 from tint.io.run_folder import RunFolder
@@ -156,8 +157,8 @@ def plan_benchmark(
     plan = BenchmarkPlan(
         settings,
         methods,
-        str(settings.teacher or teacher_dir),
-        str(settings.model or model_dir) if generative else None,
+        str(model_folder(settings.teacher or teacher_dir, "teacher directory")),
+        str(check_model_dir(settings.model or model_dir)) if generative else None,
         pretrained if starts_pretrained else None,
         device,
         note,

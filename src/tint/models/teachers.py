@@ -24,9 +24,9 @@ from torch import nn
 from tint.config import setting
 from tint.data.augment import AugmentConfig, augment
 from tint.errors import TintError
-from tint.io.pretrained import loading
+from tint.io.pretrained import loading, model_folder
 from tint.io.progress import bar
-from tint.io.storage import check_directory, read_json_object
+from tint.io.storage import read_json_object
 
 KINDS = "a tint glyph teacher (config.json of kind 'resnet'), DINOv2 or CLIP vision (transformers)"
 FINETUNE = ("none", "head", "last")
@@ -128,7 +128,7 @@ def load_backbone(path: str | Path) -> Backbone:
     """Any supported teacher directory (see KINDS), frozen, in eval mode."""
     from tint.models.resnet import ResNet
 
-    path = check_directory(path, "teacher directory")
+    path = model_folder(path, "teacher directory")
     config_file = path / "config.json"
     if not config_file.is_file():
         raise TintError(f"{path}: not a supported teacher (no config.json); expected {KINDS}")

@@ -27,11 +27,12 @@ import torch
 from tint.config import check_all, group, setting, to_dict
 from tint.data.images import load_rgb
 from tint.data.tasks import Task, checked_images, held_out_images
-from tint.diffusion.model import DiffusionModel
+from tint.diffusion.model import DiffusionModel, check_model_dir
 from tint.errors import TintError
 from tint.io import stages
 from tint.io.cluster import Cluster
 from tint.io.pictures import grid
+from tint.io.pretrained import model_folder
 from tint.io.report import picture, table, write_report
 from tint.io.run_folder import RunFolder
 from tint.io.storage import read_json, write_json
@@ -122,8 +123,8 @@ def plan_distill(
     return DistillPlan(
         dataclasses.replace(settings, method=method, setup=setup),
         recipe,
-        str(settings.teacher or teacher_dir),
-        str(settings.model or model_dir) if recipe.needs(GENERATED) else None,
+        str(model_folder(settings.teacher or teacher_dir, "teacher directory")),
+        str(check_model_dir(settings.model or model_dir)) if recipe.needs(GENERATED) else None,
         pretrained if (recipe.init or setup.student_init) == "pretrained" else None,
         None if recipe.init else note,
     )
