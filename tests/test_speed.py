@@ -108,3 +108,13 @@ def test_sd15_architecture_has_stable_diffusion_15s_parameter_counts():
     }
     # The published model's sizes: the same layers, so the same compute per image.
     assert count == {"unet": 859_520_964, "vae": 83_653_863, "text_encoder": 123_060_480}
+
+
+def test_the_pool_figures_time_both_searches_and_faiss_finds_the_neighbours(capsys):
+    assert main(["speed", "--pool", "3000", "--json", "--quiet"]) == 0
+    result = json.loads(capsys.readouterr().out)
+    assert result["pool"] == 3000 and result["dim"] > 0
+    assert result["embeddings_mb"] == pytest.approx(3000 * result["dim"] * 4 / 2**20, abs=0.1)
+    for key in ("embedding_images_per_s", "exhaustive_query_s", "faiss_build_s", "faiss_query_s"):
+        assert result[key] > 0, key
+    assert result["faiss_recall"] > 0.9

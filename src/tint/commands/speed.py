@@ -23,11 +23,20 @@ class SpeedSettings:
     compare: str | None = setting(
         None, "reference: also run the reference way and report speed-ups", choices=("reference",)
     )
+    pool: int | None = setting(
+        None,
+        "instead: time a base pool of this many teacher embeddings, its nearest-neighbour "
+        "search exhaustive and through faiss (docs/SCALING.md)",
+        minimum=100,
+    )
     speed: SpeedConfig = group(SpeedConfig, "what is timed", prefix="")
 
 
 def run(settings: SpeedSettings, options: Options) -> None:
     from tint.eval.speed import load_speed_model, measure_speed
+
+    if settings.pool is not None:
+        return run_pool(settings.pool, options)
 
     config, model_dir = settings.speed, settings.model or DEFAULT_MODEL
     model = load_speed_model(settings.arch, model_dir, config.device, config.dtype)
@@ -76,6 +85,27 @@ def run(settings: SpeedSettings, options: Options) -> None:
     )
     if "compile_s" in result:
         print(f"compiling: a first pass of {result['compile_s']:.0f} s, not in the figures above")
+
+
+def run_pool(size: int, options: Options) -> None:
+    from tint.eval.pool_speed import measure_pool
+
+    result = measure_pool(size, DEFAULT_TEACHER)
+    if options.json:
+        print(json.dumps(result, indent=2))
+        return
+    print(
+        f"{result['pool']:,} embeddings of {result['dim']}, {result['queries']} queries of the "
+        f"{result['k']} nearest; the teacher embeds {result['embedding_images_per_s']:,} images/s"
+    )
+    print(
+        f"exhaustive: {result['embeddings_mb']} MB, {result['exhaustive_query_s']:.4f} s a search"
+    )
+    print(
+        f"faiss HNSW: built in {result['faiss_build_s']:.1f} s, {result['faiss_index_mb']} MB "
+        f"more, {result['faiss_query_s']:.4f} s a search, {result['faiss_recall']:.1%} of the "
+        "exhaustive neighbours"
+    )
 
 
 COMMAND = Command(
