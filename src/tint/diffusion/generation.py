@@ -23,6 +23,7 @@ from tint.diffusion import ddim, null_text, textual_inversion
 from tint.diffusion.model import DiffusionModel
 from tint.diffusion.sampler import blend_noise, blend_nulls, slerp
 from tint.diffusion.specialization import Specialization, TokenEmbedding
+from tint.diffusion.upscale import RESIZE, enlarged
 from tint.io import seeds
 from tint.io.hardware import PRECISIONS, autocast, resolved_precision
 
@@ -93,6 +94,13 @@ class GenerateConfig:
         minimum=1,
     )
     batch: int = setting(16, "images per generation batch", minimum=1)
+    upscale: str = setting(
+        RESIZE,
+        "supports smaller than the working size, before inversion: resize (antialiased "
+        "bilinear), bicubic, or a diffusers upscaler's folder or hub id "
+        "(StableDiffusionUpscalePipeline, latent upscaler)",
+    )
+    upscale_steps: int = setting(20, "the upscaler's denoising steps", minimum=1)
     precision: str = setting(
         "auto",
         "the arithmetic of textual inversion, null-text inversion and generation (UNet, text "
@@ -153,15 +161,22 @@ def working_size(model: DiffusionModel, config: GenerateConfig) -> tuple[int, in
     return size
 
 
-def encode_supports(model, images: list[LabelledImage], size) -> torch.Tensor:
-    """Supports (small ones upsampled) to (K, C, h, w) latents at the working size."""
-    x = torch.stack([to_tensor(im.image, size) for im in images])
+def encode_supports(
+    model, images: list[LabelledImage], size, config: GenerateConfig | None = None
+) -> torch.Tensor:
+    """Supports (small ones made larger as `config.upscale` says) to (K, C, h, w) latents at
+    the working size."""
+    if config is not None:
+        made = enlarged(images, size, config.upscale, config.upscale_steps, config.seed)
+    else:
+        made = [im.image for im in images]
+    x = torch.stack([to_tensor(image, size) for image in made])
     return torch.cat([model.encode_images(chunk) for chunk in x.split(16)])
 
 
 def _latents(model, classes: dict[str, list[LabelledImage]], config) -> dict[str, torch.Tensor]:
     size = working_size(model, config)
-    return {name: encode_supports(model, images, size) for name, images in classes.items()}
+    return {n: encode_supports(model, images, size, config) for n, images in classes.items()}
 
 
 def stage_settings(model, images: list[LabelledImage], token: str, config: GenerateConfig):
@@ -176,6 +191,8 @@ def stage_settings(model, images: list[LabelledImage], token: str, config: Gener
         "textual_inversion": dataclasses.asdict(config.ti),
         "precision": arithmetic(model, config),
     }
+    if config.upscale != RESIZE:  # what small supports were made larger with
+        first["upscale"] = [config.upscale, config.upscale_steps]
     second = {
         **first,
         "steps": config.ddim_steps,

@@ -77,7 +77,7 @@ def specialize_to(
     to_train = _group(directory, "textual-inversion", shard, classes, embeddings)
     to_invert = _group(directory, "null-text", shard, classes, loaded)
     size = working_size(model, config)
-    latents = {n: encode_supports(model, classes[n], size) for n in {*to_train, *to_invert}}
+    latents = {n: encode_supports(model, classes[n], size, config) for n in {*to_train, *to_invert}}
     if to_train:
         group = {n: classes[n] for n in to_train}
         with stage("textual_inversion"):

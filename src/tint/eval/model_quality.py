@@ -67,6 +67,7 @@ class QualitySettings:
         exclude=(
             *("num", "generator", "alpha", "random_alpha", "resolution", "batch"),
             *("alpha_range", "support_mix", "guidance_range", "templates", "boundary"),
+            *("upscale", "upscale_steps"),
         ),
     )
 

@@ -75,6 +75,7 @@ class SpeedConfig:
         exclude=(
             *("num", "generator", "alpha", "random_alpha", "resolution"),
             *("alpha_range", "support_mix", "guidance_range", "templates", "boundary"),
+            *("upscale", "upscale_steps"),
         ),
     )
     device: str = setting("cpu", "cpu or cuda")

@@ -1,0 +1,58 @@
+"""Small supports made larger before inversion: the paper upscales 84 px supports with a
+super-resolution model before TINT; tint resizes them by default.
+
+    resize     antialiased bilinear resizing to the working size (the default)
+    bicubic    PIL's bicubic resizing
+    FOLDER     a diffusers upscaler (StableDiffusionUpscalePipeline, or the latent upscaler), by
+               its folder or by its hub id in the Hugging Face cache, run on every support
+               smaller than the working size, then resized to it
+
+What a support was made larger with is part of the settings a saved specialisation is reused
+for, so an upscaled specialisation is kept and found again like any other."""
+
+from __future__ import annotations
+
+import torch
+from PIL import Image
+
+from tint.data.images import LabelledImage
+from tint.io.pretrained import loading, model_folder
+
+RESIZE, BICUBIC = "resize", "bicubic"
+
+
+def enlarged(
+    images: list[LabelledImage], size: tuple[int, int], upscale: str, steps: int, seed: int
+) -> list[Image.Image]:
+    """Each support as it is encoded at `size` (H, W): as it is, where the working size's
+    resizing is asked or it is not smaller, else made larger as `upscale` says."""
+    small = [im.size[0] < size[1] or im.size[1] < size[0] for im in images]
+    if upscale == RESIZE or not any(small):
+        return [im.image for im in images]
+    if upscale == BICUBIC:
+        return [
+            im.image.resize((size[1], size[0]), Image.BICUBIC) if s else im.image
+            for im, s in zip(images, small)
+        ]
+    upscaler = load_upscaler(upscale)
+    g = torch.Generator().manual_seed(seed)
+    made = upscaler(
+        prompt=[""] * sum(small),
+        image=[im.image for im, s in zip(images, small) if s],
+        num_inference_steps=steps,
+        generator=g,
+        output_type="pil",
+    ).images
+    made = iter(made)
+    return [next(made) if s else im.image for im, s in zip(images, small)]
+
+
+def load_upscaler(name: str):
+    """A diffusers upscaling pipeline from its folder or hub id, offline, quiet."""
+    from diffusers import DiffusionPipeline
+
+    path = model_folder(name, "upscaler directory")
+    with loading(path, "upscaler"):
+        pipe = DiffusionPipeline.from_pretrained(path, local_files_only=True)
+    pipe.set_progress_bar_config(disable=True)
+    return pipe

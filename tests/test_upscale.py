@@ -1,0 +1,96 @@
+"""Small supports made larger before inversion: by resizing (the default), bicubic, or a diffusers
+upscaler (here a tiny random one built from the test model's parts), recorded with the
+specialisation."""
+
+from __future__ import annotations
+
+import json
+
+import pytest
+from PIL import Image
+
+from tint.cli import main
+
+from .conftest import TINY, write_supports
+
+
+@pytest.fixture(scope="module")
+def upscaler_dir(model_dir, tmp_path_factory):
+    """A StableDiffusionUpscalePipeline with random weights around the test model's VAE, text
+    encoder and tokenizer: it doubles the side (the VAE's factor), whatever it draws."""
+    import torch
+    from diffusers import (
+        DDIMScheduler,
+        DDPMScheduler,
+        StableDiffusionPipeline,
+        StableDiffusionUpscalePipeline,
+        UNet2DConditionModel,
+    )
+
+    parts = StableDiffusionPipeline.from_pretrained(model_dir, local_files_only=True)
+    torch.manual_seed(0)
+    unet = UNet2DConditionModel(
+        sample_size=8,
+        in_channels=4 + 3,
+        out_channels=4,
+        layers_per_block=1,
+        block_out_channels=(32, 64),
+        norm_num_groups=8,
+        down_block_types=("DownBlock2D", "CrossAttnDownBlock2D"),
+        up_block_types=("CrossAttnUpBlock2D", "UpBlock2D"),
+        cross_attention_dim=TINY.text_width,
+        attention_head_dim=8,
+        num_class_embeds=1000,
+    )
+    pipe = StableDiffusionUpscalePipeline(
+        vae=parts.vae,
+        text_encoder=parts.text_encoder,
+        tokenizer=parts.tokenizer,
+        unet=unet,
+        low_res_scheduler=DDPMScheduler(),
+        scheduler=DDIMScheduler(),
+    )
+    out = tmp_path_factory.mktemp("upscaler") / "tiny-upscaler"
+    pipe.save_pretrained(out)
+    return out
+
+
+def _generate(supports, out, model_dir, *flags) -> dict:
+    argv = ["generate", supports, "--out", out, "--model", model_dir, "--num", "2"]
+    argv += ["--ti-steps", "2", "--ddim-steps", "2", "--quiet", *flags]
+    assert main([str(a) for a in argv]) == 0
+    folder = out / "specialization"
+    return {
+        c.name: json.loads((c / "specialization.json").read_text())["settings"]
+        for c in folder.iterdir()
+    }
+
+
+def test_an_upscaler_makes_small_supports_larger_and_is_recorded(upscaler_dir, model_dir, tmp_path):
+    supports = tmp_path / "supports"
+    write_supports(supports, sizes=((8, 8),))  # half the tiny model's 16 px
+    resized = _generate(supports, tmp_path / "resize", model_dir)
+    upscaled = _generate(
+        supports, tmp_path / "up", model_dir, "--upscale", upscaler_dir, "--upscale-steps", "2"
+    )
+    bicubic = _generate(supports, tmp_path / "bicubic", model_dir, "--upscale", "bicubic")
+    for name in resized:
+        assert "upscale" not in resized[name]
+        assert upscaled[name]["upscale"] == [str(upscaler_dir), 2]
+        assert bicubic[name]["upscale"] == ["bicubic", 20]
+    # The upscaled supports make another specialisation: other images.
+    for a, b in (("resize", "up"), ("resize", "bicubic")):
+        first = sorted((tmp_path / a / "images").rglob("*.png"))
+        second = [tmp_path / b / p.relative_to(tmp_path / a) for p in first]
+        assert any(
+            Image.open(x).tobytes() != Image.open(y).tobytes() for x, y in zip(first, second)
+        ), (a, b)
+
+
+def test_an_upscaler_that_is_not_there_is_one_line(model_dir, tmp_path, capsys):
+    supports = tmp_path / "supports"
+    write_supports(supports, sizes=((8, 8),))
+    argv = ["generate", str(supports), "--out", str(tmp_path / "out"), "--model", str(model_dir)]
+    assert main([*argv, "--upscale", str(tmp_path / "nope"), "--quiet"]) == 1
+    err = capsys.readouterr().err.strip()
+    assert len(err.splitlines()) == 1 and "nope: no such upscaler directory" in err
