@@ -1049,3 +1049,47 @@ def test_the_results_prose_numbers_are_the_committed_runs():
             split = settings.get("split") or settings["settings"]["split"]
             expected = "val" if "-val-" in path.parent.name else "novel"
             assert split == expected, (path, split)
+
+
+VARY_RUNS = ("glyphs-val-vary-1shot",)  # docs/RESULTS.md's val trials of the varied generators
+
+
+def _with_tint(method: str) -> str | None:
+    """The same method with plain `tint` in place of its candidate generator, if it has one."""
+    body, at, init = method.partition("@")
+    parts = body.split("+")
+    swapped = ["tint" if p in ("boundary",) or p.startswith("tint:") else p for p in parts]
+    if swapped == parts:
+        return None
+    return "+".join(swapped) + at + init
+
+
+def candidate_rows(folder: str) -> list[str]:
+    """docs/RESULTS.md's table of a val trial of generators: each method's accuracy, its paired
+    difference to the same method with plain TINT, its share of what fine-tuning leaves, and
+    its own seconds an episode."""
+    from tint.eval.variance import summarize
+
+    results = json.loads((ROOT / "benchmarks" / folder / "results.json").read_text())
+    rows = []
+    for m in results["settings"]["methods"]:
+        plain = _with_tint(m)
+        cells = [f"`{m}`", accuracy(counts(folder, m))]
+        cells.append(difference(counts(folder, m), counts(folder, plain)) if plain else "")
+        over = m not in ("teacher", "supports@pretrained")
+        cells.append(gap_closed(folder, m, "supports@pretrained") if over else "")
+        cells.append(seconds(folder, m))
+        rows.append(" ".join(f"| {' | '.join(cells)} |".split()))
+    assert summarize(counts(folder, "teacher"))["episodes"] == 10
+    return rows
+
+
+def test_the_varied_generators_tables_are_the_committed_val_trials():
+    """docs/RESULTS.md's val trials of the generators that vary: each row recomputed from its
+    committed run, which ran on the pilots' episodes with the pilots' settings."""
+    page = page_rows("docs/RESULTS.md")
+    for folder in VARY_RUNS:
+        shots = json.loads((ROOT / "benchmarks" / folder / "run.json").read_text())["shots"]
+        assert_first_episodes(folder, f"glyphs-val-recipe-{shots}shot")
+        for row in candidate_rows(folder):
+            assert row in page, row

@@ -385,10 +385,12 @@ def _write_results(out: Path, results: dict, run: dict) -> None:
 
 
 def rewrite_report(out: str | Path) -> None:
-    """A finished or stopped run's report.html again, from its results, run.json and curves."""
+    """A finished or stopped run's results summarised again from its per-episode counts (what
+    today's summary holds), and its report.html drawn again with its curves."""
     out = Path(out)
     run = read_json_object(out / "run.json", "run settings")
-    _write_html(out, read_json_object(out / "results.json", "benchmark results"), run)
+    rows = read_json_object(out / "results.json", "benchmark results")["episodes"]
+    _write_results(out, summarize_run(rows, run["methods"]), run)
 
 
 def _forest_pairs(results: dict) -> dict[str, dict]:
