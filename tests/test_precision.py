@@ -18,6 +18,7 @@ from tint.diffusion.generation import GenerateConfig, plan_images, reconstruct, 
 from tint.diffusion.model import DiffusionModel
 from tint.diffusion.textual_inversion import TextualInversionConfig
 from tint.eval.model_quality import psnr
+from tint.io.hardware import fast_bfloat16
 
 from .conftest import write_supports
 
@@ -57,6 +58,22 @@ def test_the_unet_computes_in_the_precision_asked(model_dir, classes):
         with unet_dtypes(model) as used:
             render(model, specs, entries[:1], config, reference=True)
         assert used == {torch.float32}
+
+
+def test_auto_inverts_in_float32_and_generates_as_the_hardware_is_fast(model_dir, classes):
+    """`precision="auto"`: both inversions in float32 on any machine (their saved stages say so,
+    so they are the float32 run's), generation in bfloat16 only where the hardware is fast at
+    it."""
+    model = DiffusionModel.load(model_dir)
+    config = dataclasses.replace(SMALL, precision="auto")
+    with unet_dtypes(model) as inverting:
+        specs = specialize(model, classes, config, progress=False)
+    with unet_dtypes(model) as generating:
+        render(model, specs, plan_images(specs, config), config)
+    assert inverting == {torch.float32}
+    assert {s.settings["precision"] for s in specs.values()} == {"float32"}
+    fast = fast_bfloat16(model.device)
+    assert generating == {torch.bfloat16 if fast else torch.float32}
 
 
 def test_a_bfloat16_specialisation_reconstructs_its_supports_nearly_as_well(model_dir, classes):

@@ -74,7 +74,10 @@ def run(settings: SpeedSettings, options: Options) -> None:
         rows.append(
             (label, f"{result[key]:.{digits}f}", f"{ref[key]:.{digits}f}" if ref else "", "")
         )
-    print(f"{result['device']}, {config.dtype} weights, {result['precision']} arithmetic")
+    print(
+        f"{result['device']}, {config.dtype} weights, {result['precision']} generation, "
+        f"{result['inversion_precision']} inversions"
+    )
     for row in rows:
         print(f"{row[0]:<28}{row[1]:>12}{row[2]:>12}{row[3]:>10}")
     print(f"peak memory {result['peak_memory_mb']:.0f} MB, {result['tflops']:.4f} TFLOP/s")

@@ -104,9 +104,10 @@ class GenerateConfig:
     precision: str = setting(
         "auto",
         "the arithmetic of textual inversion, null-text inversion and generation (UNet, text "
-        "encoder, VAE): bfloat16 autocast or float32; auto is bfloat16 where the hardware has "
-        "fast bfloat16 (a CPU with AMX or AVX512-BF16 kernels in use, a GPU that supports it), "
-        "float32 elsewhere; losses, optimiser state and latents stay float32",
+        "encoder, VAE): bfloat16 autocast or float32; auto is bfloat16 for generation where "
+        "the hardware has fast bfloat16 (a CPU with AMX or AVX512-BF16 kernels in use, a GPU "
+        "that supports it) and float32 for the inversions and elsewhere; losses, optimiser "
+        "state and latents stay float32",
         choices=PRECISIONS,
     )
     classes_per_shard: int = setting(
@@ -189,7 +190,7 @@ def stage_settings(model, images: list[LabelledImage], token: str, config: Gener
         "seed": config.seed,
         "token": token,
         "textual_inversion": dataclasses.asdict(config.ti),
-        "precision": arithmetic(model, config),
+        "precision": arithmetic(model, config, stage="inversion"),
     }
     if config.upscale != RESIZE:  # what small supports were made larger with
         first["upscale"] = [config.upscale, config.upscale_steps]
@@ -201,10 +202,16 @@ def stage_settings(model, images: list[LabelledImage], token: str, config: Gener
     return first, second
 
 
-def arithmetic(model, config: GenerateConfig, reference: bool = False) -> str:
-    """What the diffusion model computes in for `config` on its device: "bfloat16" or
-    "float32" (always float32 the reference way, as the original code did)."""
-    return "float32" if reference else resolved_precision(config.precision, model.device)
+def arithmetic(
+    model, config: GenerateConfig, reference: bool = False, stage: str = "generation"
+) -> str:
+    """What the diffusion model computes in for `config`'s `stage` ("generation" or
+    "inversion") on its device: "bfloat16" or "float32" (always float32 the reference way, as
+    the original code did). "auto" leaves the inversions in float32: their small batches and
+    backward passes ran slower in bfloat16 on an AVX512-BF16 CPU (docs/PERFORMANCE.md)."""
+    if reference or (config.precision == "auto" and stage == "inversion"):
+        return "float32"
+    return resolved_precision(config.precision, model.device)
 
 
 def _digest(image: LabelledImage) -> str:
@@ -226,7 +233,7 @@ def learn_tokens(
     """Textual inversion of every class given, all in one batched loop (or, `reference`, one
     class after another). The tokens are installed in the model."""
     latents, names = latents or _latents(model, classes, config), list(classes)
-    with autocast(model.device, arithmetic(model, config, reference)):
+    with autocast(model.device, arithmetic(model, config, reference, "inversion")):
         learned = _learn(model, classes, tokens, config, latents, reference, progress)
     return {
         n: TokenEmbedding(
@@ -276,7 +283,7 @@ def invert_supports(
     z0 = torch.cat([latents[n] for n in names])
     counts = [len(latents[n]) for n in names]
     nt, steps = config.null_text, config.ddim_steps
-    with autocast(model.device, arithmetic(model, config, reference)):
+    with autocast(model.device, arithmetic(model, config, reference, "inversion")):
         with torch.no_grad():
             prompts = model.encode_text([embeddings[n].prompt for n in names])
         cond = prompts.repeat_interleave(torch.tensor(counts, device=model.device), 0)

@@ -425,6 +425,7 @@ def measure_speed(
         "device": _device_name(model),
         "dtype": config.dtype,
         "precision": arithmetic(model, config.generation),
+        "inversion_precision": arithmetic(model, config.generation, stage="inversion"),
         "config": dataclasses.asdict(config),
         "seconds": {k: round(v, 3) for k, v in (fast["seconds"] | distilled).items()},
         "specialization_s": round(specialization, 3),
