@@ -337,6 +337,7 @@ CASES = {
     "tint speed --arch tiny --compare reference --json": Case(
         "speed", [("--compare reference --json", f"--compare reference --json {SPEED_SMALL}")]
     ),
+    "tint speed --pool 1000000 --json": Case("speed", [("--pool 1000000", "--pool 3000")]),
 }
 
 
