@@ -61,7 +61,7 @@ def test_the_unet_computes_in_the_precision_asked(model_dir, classes):
 
 
 def test_auto_inverts_in_float32_and_generates_as_the_hardware_is_fast(model_dir, classes):
-    """`precision="auto"`: both inversions in float32 on any machine (their saved stages say so,
+    """`precision="auto"`: both inversions in float32 on any CPU (their saved stages say so,
     so they are the float32 run's), generation in bfloat16 only where the hardware is fast at
     it."""
     model = DiffusionModel.load(model_dir)

@@ -104,10 +104,10 @@ class GenerateConfig:
     precision: str = setting(
         "auto",
         "the arithmetic of textual inversion, null-text inversion and generation (UNet, text "
-        "encoder, VAE): bfloat16 autocast or float32; auto is bfloat16 for generation where "
-        "the hardware has fast bfloat16 (a CPU with AMX or AVX512-BF16 kernels in use, a GPU "
-        "that supports it) and float32 for the inversions and elsewhere; losses, optimiser "
-        "state and latents stay float32",
+        "encoder, VAE): bfloat16 autocast or float32; auto is bfloat16 where the hardware has "
+        "fast bfloat16 (a GPU that supports it; on a CPU with AMX or AVX512-BF16 kernels in "
+        "use, for generation only) and float32 elsewhere; losses, optimiser state and latents "
+        "stay float32",
         choices=PRECISIONS,
     )
     classes_per_shard: int = setting(
@@ -207,9 +207,11 @@ def arithmetic(
 ) -> str:
     """What the diffusion model computes in for `config`'s `stage` ("generation" or
     "inversion") on its device: "bfloat16" or "float32" (always float32 the reference way, as
-    the original code did). "auto" leaves the inversions in float32: their small batches and
-    backward passes ran slower in bfloat16 on an AVX512-BF16 CPU (docs/PERFORMANCE.md)."""
-    if reference or (config.precision == "auto" and stage == "inversion"):
+    the original code did). "auto" leaves the inversions in float32 on a CPU: their small
+    batches and backward passes ran slower in bfloat16 on an AVX512-BF16 CPU
+    (docs/PERFORMANCE.md)."""
+    on_cpu = model.device.type == "cpu"
+    if reference or (config.precision == "auto" and stage == "inversion" and on_cpu):
         return "float32"
     return resolved_precision(config.precision, model.device)
 

@@ -26,7 +26,7 @@ from tint.models.teachers import Backbone
 from tint.train.distill import labelled_views
 
 SHARD = 4096  # images per cached file of embeddings: a multiple of the embedding batch
-FAISS_ABOVE = 2_000_000  # larger pools are searched through faiss (docs/SCALING.md: why not smaller)
+FAISS_ABOVE = 2_000_000  # larger pools are searched through faiss (docs/SCALING.md says why)
 
 
 class BasePool:
