@@ -1130,6 +1130,17 @@ def test_the_varied_generators_tables_are_the_committed_val_trials():
     f = {s: f"{spread[s]['feature_spread']['mean']:.3f}" for s in spread}
     said.append(f"from {f['tint']} to {f['tint:spread']}, a third of the way to the retrieved")
     said.append(f"images' {f['retrieval']}")
+    guided = [f"glyphs-val-guidance-{n}shot" for n in (1, 5)]
+    drawn = {
+        (f, m): difference(counts(f, m), counts(f"glyphs-val-recipe-{n}shot", m))
+        for f, n in zip(guided, (1, 5))
+        for m in ("tint", "tint@pretrained")
+    }
+    said.append(f"{drawn[guided[0], 'tint']} for the student from fresh weights at 1 shot")
+    said.append(f"at 5 shots ({drawn[guided[1], 'tint']})")
+    said.append(
+        f"({drawn[guided[0], 'tint@pretrained']} and {drawn[guided[1], 'tint@pretrained']})"
+    )
     for phrase in said:
         assert " ".join(phrase.split()) in text, phrase
 
@@ -1187,6 +1198,7 @@ SETTING_TRIALS = {  # per page, val trials of one setting: (label, committed run
     "docs/RESULTS.md": [
         ("each image's support blended with another, `--support-mix 1.0`", "glyphs-val-mix-5shot"),
         ("guidance drawn per image, `--guidance-range 4,11`", "glyphs-val-guidance-1shot"),
+        ("guidance drawn per image, `--guidance-range 4,11`", "glyphs-val-guidance-5shot"),
     ],
 }
 
