@@ -28,6 +28,15 @@ from tint.io import seeds
 from tint.io.hardware import PRECISIONS, autocast, resolved_precision
 
 GENERATORS = ("tint", "ti")
+# The settings that draw something for each image (see `draw`): no part of a specialisation.
+DRAWN_PER_IMAGE = (
+    "random_alpha",
+    "alpha_range",
+    "support_mix",
+    "guidance_range",
+    "templates",
+    "boundary",
+)
 # The paper's textual inversion, and the default: fewer, larger-batch steps (README, "Presets").
 PRESETS = {
     "fast": textual_inversion.TextualInversionConfig(),
@@ -163,14 +172,11 @@ def working_size(model: DiffusionModel, config: GenerateConfig) -> tuple[int, in
 
 
 def encode_supports(
-    model, images: list[LabelledImage], size, config: GenerateConfig | None = None
+    model, images: list[LabelledImage], size, config: GenerateConfig
 ) -> torch.Tensor:
     """Supports (small ones made larger as `config.upscale` says) to (K, C, h, w) latents at
     the working size."""
-    if config is not None:
-        made = enlarged(images, size, config.upscale, config.upscale_steps, config.seed)
-    else:
-        made = [im.image for im in images]
+    made = enlarged(images, size, config.upscale, config.upscale_steps, config.seed)
     x = torch.stack([to_tensor(image, size) for image in made])
     return torch.cat([model.encode_images(chunk) for chunk in x.split(16)])
 
@@ -405,7 +411,7 @@ def plan_images(
             if d.guidance is not None:
                 entry["guidance"] = d.guidance
             if d.template is not None:
-                entry["prompt"] = d.template.format(spec.token_embedding.token)
+                entry["prompt"] = prompt(spec, d)
             if config.boundary is not None:
                 entry |= {"partner": partners[name], "toward": d.toward}
             entries.append(entry)

@@ -441,17 +441,15 @@ def _write_html(out: Path, results: dict, run: dict) -> None:
     ]
     if results["paired"]:
         shown = _forest_pairs(results)
-        forest = ""
-        if shown:
-            forest = picture(
-                forest_figure(
-                    list(shown),
-                    [d["mean"] for d in shown.values()],
-                    [d["ci95"] for d in shown.values()],
-                ),
-                "paired differences against the baselines and what generated images add",
-                "paired differences with 95% intervals: " + ", ".join(shown),
-            )
+        forest = picture(
+            forest_figure(
+                list(shown),
+                [d["mean"] for d in shown.values()],
+                [d["ci95"] for d in shown.values()],
+            ),
+            "paired differences against the baselines and what generated images add",
+            "paired differences with 95% intervals: " + ", ".join(shown),
+        )
         sections.append(
             (
                 "Paired differences (same episodes)",

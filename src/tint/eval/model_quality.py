@@ -32,7 +32,13 @@ from tint.data.episodes import sample_episode
 from tint.data.images import LabelledImage, to_image, to_tensor
 from tint.data.tasks import episode_task
 from tint.diffusion import ddim
-from tint.diffusion.generation import GenerateConfig, plan_images, reconstruct, render
+from tint.diffusion.generation import (
+    DRAWN_PER_IMAGE,
+    GenerateConfig,
+    plan_images,
+    reconstruct,
+    render,
+)
 from tint.diffusion.model import DiffusionModel
 from tint.diffusion.pipeline import specialize_to
 from tint.eval.benchmark import class_similarity
@@ -65,9 +71,8 @@ class QualitySettings:
         "the specialisation and sampling",
         prefix="",
         exclude=(
-            *("num", "generator", "alpha", "random_alpha", "resolution", "batch"),
-            *("alpha_range", "support_mix", "guidance_range", "templates", "boundary"),
-            *("upscale", "upscale_steps"),
+            *("num", "generator", "alpha", "resolution", "batch", "upscale", "upscale_steps"),
+            *DRAWN_PER_IMAGE,
         ),
     )
 

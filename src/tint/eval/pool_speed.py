@@ -17,7 +17,7 @@ import torch.nn.functional as F
 from tint.data import glyphs
 from tint.io.timing import images_per_second
 from tint.models.teachers import load_backbone
-from tint.sources.base_pool import hnsw_index
+from tint.sources.base_pool import exhaustive_search, hnsw_index, hnsw_search
 
 
 def resident_mb() -> float:
@@ -42,19 +42,18 @@ def measure_pool(size: int, teacher_dir, queries: int = 25, k: int = 40) -> dict
     pool = F.normalize(pool + 0.05 * torch.randn(pool.shape, generator=g), dim=1)
     before = resident_mb()
     start = time.perf_counter()
-    exact = (asked @ pool.T).topk(k, dim=1).indices
+    exact = exhaustive_search(pool, asked, k)
     exhaustive_s = time.perf_counter() - start
     start = time.perf_counter()
     index = hnsw_index(pool)
     build_s = time.perf_counter() - start
     index_mb = resident_mb() - before
-    index.hnsw.efSearch = max(128, 2 * k)
     start = time.perf_counter()
-    _, found = index.search(asked.numpy(), k)
+    found = hnsw_search(index, asked, k)
     faiss_s = time.perf_counter() - start
-    recall = sum(
-        len(set(a.tolist()) & set(b.tolist())) for a, b in zip(exact, torch.from_numpy(found))
-    ) / (queries * k)
+    recall = sum(len(set(a.tolist()) & set(b.tolist())) for a, b in zip(exact, found)) / (
+        queries * k
+    )
     return {
         "pool": size,
         "dim": pool.shape[1],

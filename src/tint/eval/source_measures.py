@@ -81,9 +81,8 @@ def check_sources(names: list[str]) -> list[str]:
 def measure(teacher, measured: Measured, queries: torch.Tensor, labels: torch.Tensor) -> dict:
     """The METRICS of one source's images on one task (see the module's docstring); a spread
     is None where no class has two images, teacher_agrees where the classes are a guess."""
-    embed = teacher.backbone.embed
-    features = F.normalize(torch.cat([embed(x) for x in measured.images.split(256)]), dim=1)
-    asked = F.normalize(torch.cat([embed(x) for x in queries.split(256)]), dim=1)
+    features = teacher.backbone.features(measured.images)
+    asked = teacher.backbone.features(queries)
     probabilities = teacher.head(features).softmax(1)
     intended = measured.intended
     similarity = asked @ features.T  # (Q, M)
@@ -123,10 +122,9 @@ def source_images(work: TaskWork, name: str) -> Measured:
         return Measured(supports, support_labels)
     images = as_float(work.images(name))
     if name == "retrieval":
-        embed = work.pipeline.backbone.embed
+        backbone = work.pipeline.backbone
         with torch.no_grad():
-            found = F.normalize(torch.cat([embed(x) for x in images.split(256)]), dim=1)
-            nearest = (found @ F.normalize(embed(supports), dim=1).T).argmax(1)
+            nearest = (backbone.features(images) @ backbone.features(supports).T).argmax(1)
         return Measured(images, support_labels[nearest], true_classes=False)
     # Every other source's images come class by class, as many for each, in the task's order.
     per_class = len(images) // len(work.task.classes)

@@ -37,6 +37,7 @@ from tint.data import glyphs
 from tint.data.images import LabelledImage, to_image, to_tensor
 from tint.data.tasks import Task
 from tint.diffusion.generation import (
+    DRAWN_PER_IMAGE,
     GenerateConfig,
     arithmetic,
     class_tokens,
@@ -73,9 +74,8 @@ class SpeedConfig:
         prefix="",
         factory=lambda: GenerateConfig(batch=64, ti=TextualInversionConfig(steps=50, batch=1)),
         exclude=(
-            *("num", "generator", "alpha", "random_alpha", "resolution"),
-            *("alpha_range", "support_mix", "guidance_range", "templates", "boundary"),
-            *("upscale", "upscale_steps"),
+            *("num", "generator", "alpha", "resolution", "upscale", "upscale_steps"),
+            *DRAWN_PER_IMAGE,
         ),
     )
     device: str = setting("cpu", "cpu or cuda")
@@ -299,7 +299,7 @@ def run_path(
         config.generation, num=-(-config.images // config.ways), alpha=0.5
     )
     size = working_size(model, generation)
-    latents = {n: encode_supports(model, images, size) for n, images in classes.items()}
+    latents = {n: encode_supports(model, images, size, generation) for n, images in classes.items()}
     tokens = class_tokens(model, classes)
     times: dict[str, float] = {}
     counter = _Counter(model)

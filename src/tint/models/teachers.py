@@ -45,6 +45,10 @@ class Backbone(nn.Module):
     def embed(self, images: torch.Tensor) -> torch.Tensor:
         raise NotImplementedError
 
+    def features(self, images: torch.Tensor, batch: int = 256) -> torch.Tensor:
+        """Normalised embeddings of any number of images, `batch` at a time."""
+        return F.normalize(torch.cat([self.embed(x) for x in images.split(batch)]), dim=1)
+
     def last_block(self) -> list[nn.Parameter]:
         """The parameters that `finetune="last"` trains besides the head."""
         raise NotImplementedError
@@ -205,11 +209,7 @@ class Teacher(nn.Module):
 @torch.no_grad()
 def prototypes(backbone: Backbone, supports: list[torch.Tensor], batch: int = 256):
     """(C, dim): the mean normalised embedding of each class's supports (K_c, 3, H, W)."""
-    rows = []
-    for x in supports:
-        f = torch.cat([backbone.embed(c) for c in x.split(batch)])
-        rows.append(F.normalize(f, dim=1).mean(0))
-    return torch.stack(rows)
+    return torch.stack([backbone.features(x, batch).mean(0) for x in supports])
 
 
 def specialize(

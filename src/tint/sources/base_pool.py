@@ -142,12 +142,10 @@ class BasePool:
         """(Q, k) indices of each normalised query's k nearest pool images, nearest first:
         exhaustively, or through faiss where the pool is larger than `faiss_above`."""
         if len(self) <= self.faiss_above:
-            return (queries @ self.embeddings.T).topk(k, dim=1).indices
+            return exhaustive_search(self.embeddings, queries, k)
         if self._index is None:
             self._index = hnsw_index(self.embeddings)
-        self._index.hnsw.efSearch = max(128, 2 * k)
-        _, found = self._index.search(queries.float().numpy(), k)
-        return torch.from_numpy(found)
+        return hnsw_search(self._index, queries, k)
 
     def views(
         self, count: int, seed: int, augmentation: AugmentConfig
@@ -174,6 +172,18 @@ def hnsw_index(embeddings: torch.Tensor):
     index = faiss.IndexHNSWFlat(embeddings.shape[1], 32, faiss.METRIC_INNER_PRODUCT)
     index.add(embeddings.float().numpy())
     return index
+
+
+def exhaustive_search(embeddings: torch.Tensor, queries: torch.Tensor, k: int) -> torch.Tensor:
+    """(Q, k) indices of each normalised query's k nearest embeddings, nearest first, exactly."""
+    return (queries @ embeddings.T).topk(k, dim=1).indices
+
+
+def hnsw_search(index, queries: torch.Tensor, k: int) -> torch.Tensor:
+    """(Q, k) indices of each normalised query's k nearest embeddings in a `hnsw_index`."""
+    index.hnsw.efSearch = max(128, 2 * k)
+    _, found = index.search(queries.float().numpy(), k)
+    return torch.from_numpy(found)
 
 
 def pool_cache(where: str | Path | None) -> Path:

@@ -9,7 +9,6 @@
 from __future__ import annotations
 
 import torch
-import torch.nn.functional as F
 
 from tint.data.images import as_float
 
@@ -27,8 +26,7 @@ def select(
         images: (M, 3, H, W) uint8 or float, the candidates.
         classes: (M,) the class index each was made for.
     """
-    x = as_float(images)
-    features = F.normalize(torch.cat([teacher.backbone.embed(c) for c in x.split(256)]), dim=1)
+    features = teacher.backbone.features(as_float(images))
     probabilities = teacher.head(features).softmax(1)
     chosen = []
     for c in classes.unique(sorted=True).tolist():
