@@ -13,7 +13,7 @@ setup: $(STAMP)
 # users keep their own build.
 $(STAMP): pyproject.toml constraints.txt
 	test -x $(PY) || python3 -m venv $(VENV)
-	$(PY) -m pip install -q --disable-pip-version-check -c constraints.txt -e '.[dev,ray,faiss]'
+	$(PY) -m pip install -q --disable-pip-version-check -c constraints.txt -e '.[dev,ray,faiss,lora]'
 	touch $(STAMP)
 
 demo: $(STAMP)

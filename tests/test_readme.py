@@ -33,6 +33,7 @@ from PIL import Image
 from tint.cli import main
 from tint.data import glyphs
 from tint.data.images import to_image
+from tint.diffusion.single_file import write_single_file
 
 from .conftest import write_supports
 
@@ -246,6 +247,16 @@ CASES = {
             )
         ],
     ),
+    "tint generate my-supports --out herons-from-file \\": Case(
+        "supports",
+        [
+            (
+                "--model-config ~/models/stable-diffusion-v1-5",
+                "--model-config ~/models/stable-diffusion-v1-5 --num 2 --ti-steps 5 "
+                "--ddim-steps 3 --quiet",
+            )
+        ],
+    ),
     'pipe.load_textual_inversion("herons/specialization/heron/learned_embeds.safetensors", '
     'token="<heron>")': Case(
         "supports",
@@ -378,6 +389,7 @@ def _models(home: Path, model_dir: Path) -> None:
     (home / "models").mkdir(parents=True)
     for name in ("stable-diffusion-v1-5", "sd15"):
         (home / "models" / name).symlink_to(model_dir)
+    write_single_file(model_dir, home / "models" / "v1-5-pruned-emaonly.safetensors")
     (home / "models" / "clip-vit").mkdir()
     (home / "models" / "clip-vit" / "config.json").write_text('{"model_type": "clip"}')
 

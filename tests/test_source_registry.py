@@ -21,7 +21,7 @@ from tint.train.distill import DistillConfig
 
 
 def test_each_registered_source_is_its_own_module_and_makes_or_labels_images():
-    assert list(SOURCES) == ["tint", "ti", "augment", "boundary", "retrieval", "base"]
+    assert list(SOURCES) == ["tint", "ti", "augment", "boundary", "lora", "retrieval", "base"]
     for name, source in SOURCES.items():
         assert (source.images is None) != (source.labelled is None), name
         assert (source.images or source.labelled).__module__ == f"tint.sources.{name}"

@@ -10,7 +10,7 @@ from tint.commands import Command, Options
 from tint.commands.world import DEFAULT_MODEL
 from tint.config import SettingError, group, setting, to_dict
 from tint.diffusion.generation import PRESETS, GenerateConfig
-from tint.diffusion.model import DTYPES
+from tint.diffusion.model import DTYPES, MODEL_CONFIG_HELP, MODEL_HELP
 
 
 @dataclass
@@ -21,9 +21,8 @@ class GenerateSettings:
         positional=True,
     )
     out: str | None = setting(None, "output directory (new, or with --resume)")
-    model: str | None = setting(
-        None, "local Stable Diffusion directory in diffusers layout (default: the shipped one)"
-    )
+    model: str | None = setting(None, MODEL_HELP)
+    model_config: str | None = setting(None, MODEL_CONFIG_HELP)
     device: str = setting("cpu", "cpu or cuda[:N]")
     dtype: str = setting("float32", "precision of the UNet and VAE", choices=tuple(DTYPES))
     preset: str = setting(
@@ -41,8 +40,10 @@ def check(settings: GenerateSettings, flags: set[str], given: set[str]) -> Gener
     g = settings.generation
     if g.random_alpha and "generation.alpha" in flags:
         raise SettingError("generation.alpha", "contradicts --random-alpha: give one")
-    if g.generator == "ti" and flags & {"generation.alpha", "generation.random_alpha"}:
-        raise SettingError("generation.alpha", "does not apply to --generator ti (fresh noise)")
+    if g.generator in ("ti", "lora") and flags & {"generation.alpha", "generation.random_alpha"}:
+        raise SettingError(
+            "generation.alpha", f"does not apply to --generator {g.generator} (fresh noise)"
+        )
     preset = PRESETS[settings.preset]
     ti = {
         f.name: getattr(g.ti if f"generation.ti.{f.name}" in given else preset, f.name)
@@ -60,7 +61,7 @@ def run(settings: GenerateSettings, options: Options) -> None:
     from tint.io.run_folder import RunFolder
 
     settings.generation.validate()
-    model_dir = check_model_dir(settings.model or DEFAULT_MODEL)
+    model_dir = check_model_dir(settings.model or DEFAULT_MODEL, settings.model_config)
     classes = load_class_folders(settings.support_dir)  # bad images fail before the model loads
     RunFolder(settings.out, None, options.resume).check()
     place = ModelPlace(str(model_dir), settings.device, settings.dtype)

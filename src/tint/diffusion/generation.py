@@ -20,6 +20,7 @@ import torch
 from tint.config import SettingError, group, setting
 from tint.data.images import LabelledImage, resize, to_image, to_tensor
 from tint.diffusion import ddim, null_text, textual_inversion
+from tint.diffusion.lora import LoraConfig
 from tint.diffusion.model import DiffusionModel
 from tint.diffusion.sampler import blend_noise, blend_nulls, slerp
 from tint.diffusion.specialization import Specialization, TokenEmbedding
@@ -27,7 +28,7 @@ from tint.diffusion.upscale import RESIZE, enlarged
 from tint.io import seeds
 from tint.io.hardware import PRECISIONS, autocast, resolved_precision
 
-GENERATORS = ("tint", "ti")
+GENERATORS = ("tint", "ti", "lora")
 # The settings that draw something for each image (see `draw`): no part of a specialisation.
 DRAWN_PER_IMAGE = (
     "random_alpha",
@@ -49,7 +50,8 @@ class GenerateConfig:
     num: int = setting(10, "images per class", minimum=1)
     generator: str = setting(
         "tint",
-        "tint: from each support's inversion; ti: textual inversion only, from fresh noise",
+        "tint: from each support's inversion; ti: textual inversion only, from fresh noise; "
+        "lora: as ti, through a UNet with adapters trained on the supports (peft)",
         choices=GENERATORS,
     )
     alpha: float = setting(
@@ -129,6 +131,7 @@ class GenerateConfig:
         textual_inversion.TextualInversionConfig, "textual inversion (the fast preset's)"
     )
     null_text: null_text.NullTextConfig = group(null_text.NullTextConfig, "null-text inversion")
+    lora: LoraConfig = group(LoraConfig, "the lora generator's adapters")
 
     def validate(self) -> None:
         if "{}" not in self.ti.template:
@@ -437,7 +440,7 @@ def render(
 ) -> list:
     """Generate the images of `entries` (from `plan_images`) as one batch (or, `reference`, one
     at a time); returns PIL images, each at the size of its support (for "ti", the class's most
-    common support size)."""
+    common support size; "lora" renders as "ti" does, `model` carrying the adapters)."""
     if reference and len(entries) > 1:
         return [
             image for e in entries for image in render(model, specs, [e], config, reference=True)

@@ -25,9 +25,28 @@ COMPONENTS = {
 }
 
 
-def check_model_dir(path: str | Path) -> Path:
+# What --model and --model-config take, in every command that has them.
+MODEL_HELP = (
+    "Stable Diffusion model: a diffusers-layout folder, a hub id in the local Hugging Face "
+    "cache, or a single-file checkpoint (.safetensors, .ckpt) (default: the shipped one)"
+)
+MODEL_CONFIG_HELP = (
+    "a single-file --model's configuration: a diffusers-layout folder or hub id in the local "
+    "cache (default: the one diffusers infers from the file, looked for in the cache)"
+)
+
+
+def check_model_dir(path: str | Path, config: str | Path | None = None) -> Path:
     """The folder of a diffusers-layout SD model named by its path or hub id (in the local
-    Hugging Face cache); a TintError naming what is missing if it is not one."""
+    Hugging Face cache), or of a single-file checkpoint with its configuration `config`
+    (converted once, `tint.diffusion.single_file`); a TintError naming what is missing if it is
+    not one."""
+    from tint.diffusion.single_file import is_single_file, model_from_file
+
+    if is_single_file(path):
+        path = model_from_file(path, config)
+    elif config is not None:
+        raise TintError(f"--model-config is for a single-file --model, and {path} is not one")
     path = model_folder(path, "model directory")
     if not (path / "model_index.json").is_file():
         raise TintError(

@@ -19,7 +19,7 @@ from pathlib import Path
 import torch
 
 from tint.data.images import LabelledImage, load_class_folders
-from tint.diffusion import textual_inversion
+from tint.diffusion import lora, textual_inversion
 from tint.diffusion.generation import (
     GenerateConfig,
     arithmetic,
@@ -261,6 +261,20 @@ class Shard:
             tokens=self.tokens,
         )
         entries = plan_images(specs, config, self.partners)
+        if config.generator == "lora":
+            size = working_size(model, config)
+            model = lora.specialized(
+                self.specialization_dir,
+                model,
+                self.classes,
+                specs,
+                lambda: {
+                    n: encode_supports(model, c, size, config) for n, c in self.classes.items()
+                },
+                config,
+                resume=self.resume,
+                progress=progress,
+            )
         # Images are made in fixed batches of the plan, so a resumed run renders exactly the
         # batches an uninterrupted one does (a batch's rounding depends on what is in it).
         batches = [entries[i : i + config.batch] for i in range(0, len(entries), config.batch)]

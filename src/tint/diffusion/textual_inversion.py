@@ -88,8 +88,6 @@ def train(
         return torch.where((where >= 0)[..., None], learned[where.clamp(min=0)], output)
 
     prompts = model.tokenize([config.template.format(t) for t in tokens])  # (C, L)
-    sample_prompts = prompts.repeat_interleave(config.batch, 0)  # (C*batch, L)
-    fitting = FittingBatch(len(sample_prompts), "textual inversion")
     # A class's stream depends on (seed, token) only: it trains the same batched or alone.
     generators = [seeds.generator(seed, t) for t in tokens]
     optimizer = torch.optim.AdamW([learned], lr=config.lr)
@@ -98,21 +96,18 @@ def train(
         raise SettingError("ti.min_timestep", f"must be below {T}, got {config.min_timestep}")
     hook = embedding.register_forward_hook(splice)
     try:
-        for _ in bar(range(config.steps), "textual inversion", progress):
-            z0, noise, t = [], [], []
-            for lat, g in zip(latents, generators):
-                pick = torch.randint(len(lat), (config.batch,), generator=g)
-                z0.append(lat[pick])
-                noise.append(torch.randn(lat[pick].shape, generator=g))
-                t.append(torch.randint(config.min_timestep, T, (config.batch,), generator=g))
-            z0 = torch.cat(z0).to(model.device)  # (C*batch, C, h, w)
-            noise = torch.cat(noise).to(model.device)
-            t = torch.cat(t).to(model.device)
-            optimizer.zero_grad(set_to_none=True)
-            step = partial(_backward, model, sample_prompts, z0, noise, t, config.batch)
-            for _ in fitting.slices(len(z0), step):
-                pass
-            optimizer.step()
+        fit(
+            model,
+            prompts,
+            latents,
+            generators,
+            optimizer,
+            config.steps,
+            config.batch,
+            config.min_timestep,
+            "textual inversion",
+            progress,
+        )
     finally:
         hook.remove()
     result = learned.detach()
@@ -123,8 +118,44 @@ def train(
     return result.cpu()
 
 
+def fit(
+    model: DiffusionModel,
+    prompts: torch.Tensor,
+    latents: list[torch.Tensor],
+    generators: list[torch.Generator],
+    optimizer: torch.optim.Optimizer,
+    steps: int,
+    batch: int,
+    min_timestep: int,
+    what: str,
+    progress: bool,
+) -> None:
+    """`steps` steps of the denoising loss: each step draws `batch` of each class's latents
+    (from its own generator), noise and timesteps in [min_timestep, T), with the class's prompt
+    (`prompts`: (C, L) token ids), and steps `optimizer` on whatever parameters the loss reaches
+    (a token's embedding; adapters in the UNet)."""
+    sample_prompts = prompts.repeat_interleave(batch, 0)  # (C*batch, L)
+    fitting = FittingBatch(len(sample_prompts), what)
+    T = model.num_train_timesteps
+    for _ in bar(range(steps), what, progress):
+        z0, noise, t = [], [], []
+        for lat, g in zip(latents, generators):
+            pick = torch.randint(len(lat), (batch,), generator=g)
+            z0.append(lat[pick])
+            noise.append(torch.randn(lat[pick].shape, generator=g))
+            t.append(torch.randint(min_timestep, T, (batch,), generator=g))
+        z0 = torch.cat(z0).to(model.device)  # (C*batch, C, h, w)
+        noise = torch.cat(noise).to(model.device)
+        t = torch.cat(t).to(model.device)
+        optimizer.zero_grad(set_to_none=True)
+        step = partial(_backward, model, sample_prompts, z0, noise, t, batch)
+        for _ in fitting.slices(len(z0), step):
+            pass
+        optimizer.step()
+
+
 def _backward(model, prompts, z0, noise, t, batch: int, part: slice) -> None:
-    """Add the gradient of the samples in `part` to the learned embeddings. The loss is the sum
+    """Add the gradient of the samples in `part` to the trained parameters. The loss is the sum
     over classes of each class's mean error (`batch` samples per class), so that every token gets
     the gradient it would get if trained alone, and slices add up to the whole batch's gradient."""
     text = model.text_encoder(prompts[part])[0]

@@ -32,7 +32,7 @@ from tint.data.datasets import SPLITS, absolute_spec, open_dataset
 from tint.data.episodes import Episode, sample_episodes, write_episodes
 from tint.data.images import to_tensor
 from tint.data.tasks import Task, episode_task, task_seed
-from tint.diffusion.model import DiffusionModel, check_model_dir
+from tint.diffusion.model import MODEL_CONFIG_HELP, MODEL_HELP, DiffusionModel, check_model_dir
 from tint.eval import variance
 from tint.eval.curve import run_curves, section
 from tint.eval.methods import (
@@ -83,7 +83,8 @@ class BenchmarkSettings:
         "base classes (at least one each)",
         minimum=1,
     )
-    model: str | None = setting(None, "Stable Diffusion directory (default: the shipped one)")
+    model: str | None = setting(None, MODEL_HELP)
+    model_config: str | None = setting(None, MODEL_CONFIG_HELP)
     teacher: str | None = setting(None, "teacher directory (default: the shipped glyph teacher)")
     setup: RecipeSettings = group(RecipeSettings, "how each method runs", prefix="")
 
@@ -158,7 +159,9 @@ def plan_benchmark(
         settings,
         methods,
         str(model_folder(settings.teacher or teacher_dir, "teacher directory")),
-        str(check_model_dir(settings.model or model_dir)) if generative else None,
+        str(check_model_dir(settings.model or model_dir, settings.model_config))
+        if generative
+        else None,
         pretrained if starts_pretrained else None,
         device,
         note,

@@ -27,7 +27,7 @@ import torch
 from tint.config import check_all, group, setting, to_dict
 from tint.data.images import load_rgb
 from tint.data.tasks import Task, checked_images, held_out_images
-from tint.diffusion.model import DiffusionModel, check_model_dir
+from tint.diffusion.model import MODEL_CONFIG_HELP, MODEL_HELP, DiffusionModel, check_model_dir
 from tint.errors import TintError
 from tint.io import stages
 from tint.io.cluster import Cluster
@@ -58,9 +58,8 @@ class DistillSettings:
         f"what the student learns from and how it starts, as tint benchmark's methods: {SYNTAX} "
         "(default: tint, and tint+retrieval with --base)",
     )
-    model: str | None = setting(
-        None, "Stable Diffusion directory in diffusers layout (default: the shipped one)"
-    )
+    model: str | None = setting(None, MODEL_HELP)
+    model_config: str | None = setting(None, MODEL_CONFIG_HELP)
     teacher: str | None = setting(
         None,
         "teacher directory: a tint glyph teacher, or DINOv2 or CLIP vision in transformers "
@@ -124,7 +123,9 @@ def plan_distill(
         dataclasses.replace(settings, method=method, setup=setup),
         recipe,
         str(model_folder(settings.teacher or teacher_dir, "teacher directory")),
-        str(check_model_dir(settings.model or model_dir)) if recipe.needs(GENERATED) else None,
+        str(check_model_dir(settings.model or model_dir, settings.model_config))
+        if recipe.needs(GENERATED)
+        else None,
         pretrained if (recipe.init or setup.student_init) == "pretrained" else None,
         None if recipe.init else note,
     )

@@ -5,6 +5,7 @@
     ti        textual inversion only         base       the whole base pool, a batch of its own
     augment   the supports reconstructed
     boundary  TINT's, moved towards the most confusable class
+    lora      from fresh noise, through a UNet with adapters trained on the supports
 
 A method combines sources with "+" ("tint+retrieval@pretrained", `tint.pipeline.recipe`); the
 pipeline gives each source a `SourceJob` (the task, its folder, the resolved settings, the
@@ -30,7 +31,7 @@ the job."""
 from __future__ import annotations
 
 from tint.errors import TintError
-from tint.sources import augment, base, boundary, retrieval, ti
+from tint.sources import augment, base, boundary, lora, retrieval, ti
 from tint.sources import tint as tint_images  # the module: `tint` is the package
 from tint.sources.source import GENERATED, MINED, Source, SourceJob
 
@@ -39,6 +40,7 @@ REGISTERED = (
     ti.SOURCE,
     augment.SOURCE,
     boundary.SOURCE,
+    lora.SOURCE,
     retrieval.SOURCE,
     base.SOURCE,
 )
