@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import dataclasses
 import json
+import sys
 
 import pytest
 import torch
@@ -94,3 +95,11 @@ def test_tint_generate_with_the_lora_generator(model_dir, supports, tmp_path, ca
         assert (outs["lora"] / entry["path"]).read_bytes() != (
             outs["ti"] / entry["path"]
         ).read_bytes()
+
+
+def test_without_peft_the_lora_generator_says_how_to_install_it(model, monkeypatch):
+    from tint.errors import TintError
+
+    monkeypatch.setitem(sys.modules, "peft", None)  # what an environment without it imports
+    with pytest.raises(TintError, match=r"pip install 'tint\[lora\]'"):
+        lora.with_adapters(model, CONFIG.lora, seed=0)

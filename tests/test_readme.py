@@ -1246,6 +1246,68 @@ def test_the_setting_trials_tables_are_the_committed_val_runs():
                 assert row in rows, (page, row)
 
 
+LORA_RUNS = ("glyphs-val-lora-1shot", "glyphs-val-lora-5shot")  # docs/RESULTS.md's LoRA trial
+
+
+def lora_rows(folder: str) -> list[str]:
+    """docs/RESULTS.md's table of the LoRA trial: each method's accuracy, its paired difference
+    to the same method with the pilot's `tint` and `ti` images (where the pilot ran it), its
+    share of what the pilot's fine-tuned student leaves, and its own seconds an episode."""
+    from tint.eval.variance import summarize
+
+    shots = json.loads((ROOT / "benchmarks" / folder / "run.json").read_text())["shots"]
+    pilot = f"glyphs-val-recipe-{shots}shot"
+    assert_first_episodes(folder, pilot)
+    ran = json.loads((ROOT / "benchmarks" / pilot / "results.json").read_text())["settings"]
+    mean = {
+        m: summarize(counts(pilot, m)[: len(counts(folder, "lora"))])["accuracy"]
+        for m in ("teacher", "supports@pretrained")
+    }
+    rows = []
+    for m in json.loads((ROOT / "benchmarks" / folder / "run.json").read_text())["methods"]:
+        mine = counts(folder, m)
+        cells = [f"`{m}`", accuracy(mine)]
+        for other in (m.replace("lora", "tint"), m.replace("lora", "ti")):
+            theirs = counts(pilot, other)[: len(mine)] if other in ran["methods"] else None
+            cells.append(difference(mine, theirs) if theirs else "")
+        share = (summarize(mine)["accuracy"] - mean["supports@pretrained"]) / (
+            mean["teacher"] - mean["supports@pretrained"]
+        )
+        cells += [f"{share:.2f}", seconds(folder, m)]
+        rows.append(" ".join(f"| {' | '.join(cells)} |".split()))
+    assert summarize(counts(folder, "lora"))["episodes"] == 10
+    return rows
+
+
+def test_the_lora_tables_are_the_committed_val_trials():
+    """docs/RESULTS.md's val trial of the LoRA generator, each row recomputed from its committed
+    run and the pilot's, on the pilot's episodes."""
+    page = page_rows("docs/RESULTS.md")
+    for folder in LORA_RUNS:
+        for row in lora_rows(folder):
+            assert row in page, row
+    text = " ".join((ROOT / "docs" / "RESULTS.md").read_text().split())
+    (one, five), pilot = LORA_RUNS, "glyphs-val-recipe-{}shot"
+
+    def points(folder: str, method: str, other: str, shots: int) -> str:
+        theirs = counts(pilot.format(shots), other)[:10]
+        return difference(counts(folder, method), theirs)
+
+    said = [
+        f"costs {-float(points(one, 'lora', 'tint', 1).split()[0]):.1f} points at 1 shot and "
+        f"{-float(points(five, 'lora', 'tint', 5).split()[0]):.1f} at 5",
+        f"({points(one, 'lora', 'ti', 1).split()[0]} against textual inversion's",
+        f"pretrained {-float(points(one, 'lora@pretrained', 'tint@pretrained', 1).split()[0]):.1f}"
+        f" and {-float(points(five, 'lora@pretrained', 'tint@pretrained', 5).split()[0]):.1f}",
+        f"({points(one, 'lora+retrieval@pretrained', 'tint+retrieval@pretrained', 1)} and "
+        f"{points(five, 'lora+retrieval@pretrained', 'tint+retrieval@pretrained', 5)})",
+        f"costs {seconds(one, 'lora', 'lora')} an episode at 1 shot and "
+        f"{seconds(five, 'lora', 'lora')} at 5",
+    ]
+    for phrase in said:
+        assert phrase in text, phrase
+
+
 SPEED_PRECISIONS = ("float32", "bfloat16", "auto")  # docs/measurements/speed-PRECISION.json
 
 
