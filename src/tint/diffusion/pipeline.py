@@ -261,15 +261,15 @@ class Shard:
             tokens=self.tokens,
         )
         entries = plan_images(specs, config, self.partners)
-        if config.generator == "lora":
-            size = working_size(model, config)
+        if config.generator == "lora":  # rendered through the adapters, not the plain UNet
+            plain, size = model, working_size(model, config)
             model = lora.specialized(
                 self.specialization_dir,
-                model,
+                plain,
                 self.classes,
                 specs,
                 lambda: {
-                    n: encode_supports(model, c, size, config) for n, c in self.classes.items()
+                    n: encode_supports(plain, c, size, config) for n, c in self.classes.items()
                 },
                 config,
                 resume=self.resume,
