@@ -1246,6 +1246,91 @@ def test_the_setting_trials_tables_are_the_committed_val_runs():
                 assert row in rows, (page, row)
 
 
+CONFIRM_RUNS = ("glyphs-novel-confirm-1shot",)  # docs/RESULTS.md's fresh novel confirmation
+CONFIRM_PAIRS = [  # its paired comparisons: the issue's targets, and what each credits
+    ("tint@pretrained", "supports@pretrained"),
+    ("tint@pretrained", "retrieval@pretrained"),
+    ("tint", "retrieval"),
+    ("tint+retrieval@pretrained", "retrieval@pretrained"),
+    ("tint+retrieval@pretrained", "base@pretrained"),
+]
+
+
+def confirm_rows(folder: str) -> list[str]:
+    """docs/RESULTS.md's table of a fresh novel confirmation: each method's accuracy and the
+    share of what the fine-tuned student leaves that it closes; then the paired comparisons."""
+    results = json.loads((ROOT / "benchmarks" / folder / "results.json").read_text())
+    rows = []
+    for m in results["settings"]["methods"]:
+        over = m not in ("teacher", "supports@pretrained")
+        share = gap_closed(folder, m, "supports@pretrained") if over else ""
+        rows.append(" ".join(f"| `{m}` | {accuracy(counts(folder, m))} | {share} |".split()))
+    for a, b in CONFIRM_PAIRS:
+        rows.append(f"| `{a}` minus `{b}` | {difference(counts(folder, a), counts(folder, b))} |")
+    return rows
+
+
+def test_the_fresh_novel_confirmation_is_the_committed_runs():
+    """docs/RESULTS.md's confirmation on novel episodes that no other committed run holds (a new
+    seed), as many as `tint plan` asked for, recomputed from the committed runs."""
+    page = page_rows("docs/RESULTS.md")
+    held = set()
+    for other in (ROOT / "benchmarks").glob("*/episodes.json"):
+        if other.parent.name not in CONFIRM_RUNS:
+            for e in json.loads(other.read_text())["episodes"]:
+                held.add(json.dumps([e["classes"], e["support"]], sort_keys=True))
+    for folder in CONFIRM_RUNS:
+        run = json.loads((ROOT / "benchmarks" / folder / "run.json").read_text())
+        assert (run["split"], run["setup"]["generation"]["seed"]) == ("novel", 1)
+        assert len(counts(folder, "teacher")) == run["episodes"] == 25
+        episodes = json.loads((ROOT / "benchmarks" / folder / "episodes.json").read_text())
+        for e in episodes["episodes"]:
+            assert json.dumps([e["classes"], e["support"]], sort_keys=True) not in held
+        for row in confirm_rows(folder):
+            assert row in page, row
+    (one,) = CONFIRM_RUNS
+
+    def paired(a: str, b: str, folder: str = one) -> str:
+        return difference(counts(folder, a), counts(folder, b))
+
+    mined, fresh = paired("tint@pretrained", "retrieval@pretrained"), paired("tint", "retrieval")
+    own = paired("tint+retrieval@pretrained", "retrieval@pretrained")
+    share = gap_closed(one, "tint@pretrained", "supports@pretrained")
+    before = paired("tint", "retrieval", NOVEL_RUNS[0]).split()[0]
+    rows = [
+        f"| `tint@pretrained`'s share of what fine-tuning leaves | at least 0.60 | {share} | "
+        f"{'yes' if float(share) >= 0.6 else 'no'} |",
+        "| `tint@pretrained` minus `retrieval@pretrained` (generated against mined, equal "
+        f"counts) | at least 0 | {mined} | {'yes' if float(mined.split()[0]) >= 0 else 'no'} |",
+        f"| `tint` minus `retrieval`, from fresh weights | at most half of {before} | {fresh} | "
+        f"{'yes' if float(fresh.split()[0]) >= float(before) / 2 else 'no'} |",
+        "| with base images, generation's own part: `tint+retrieval@pretrained` minus "
+        f"`retrieval@pretrained` | at least +2, lower end above 0 | {own} | "
+        f"{'yes' if float(own.split()[0]) >= 2 and float(own.split()[1][1:-1]) > 0 else 'no'} |",
+    ]
+    for row in rows:
+        assert row in page, row
+    text = " ".join((ROOT / "docs" / "RESULTS.md").read_text().split())
+    said = [
+        f"({paired('tint@pretrained', 'supports@pretrained')} points at 1 shot, a little under "
+        f"the {paired('tint@pretrained', 'supports@pretrained', NOVEL_RUNS[0]).split()[0]} of",
+        f"teach a pretrained student {-float(mined.split()[0]):.1f} points more",
+        f"TINT's images add nothing ({own})",
+        f"(`retrieval@pretrained`, {accuracy(counts(one, 'retrieval@pretrained')).split()[0]})",
+        f"images to them ({accuracy(counts(one, 'tint+retrieval@pretrained')).split()[0]})",
+    ]
+    for phrase in said:
+        assert phrase in text, phrase
+    readme = " ".join((ROOT / "README.md").read_text().split())
+    for phrase in (
+        f"(`retrieval@pretrained`, {accuracy(counts(one, 'retrieval@pretrained')).split()[0]})",
+        f"with base images ({accuracy(counts(one, 'tint+retrieval@pretrained')).split()[0]}; "
+        f"TINT's images beside them {own})",
+        f"still add {paired('tint@pretrained', 'supports@pretrained')} to the fine-tuned",
+    ):
+        assert phrase in readme, phrase
+
+
 LORA_RUNS = ("glyphs-val-lora-1shot", "glyphs-val-lora-5shot")  # docs/RESULTS.md's LoRA trial
 
 
