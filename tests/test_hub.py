@@ -118,6 +118,9 @@ def test_a_single_file_checkpoint_is_the_model_it_was_made_from(
     err = capsys.readouterr().err.strip()
     assert len(err.splitlines()) == 1
     assert "stable-diffusion-v1-5/stable-diffusion-v1-5" in err and "--model-config" in err
+    missing = ["--model", str(tmp_path / "typo.safetensors")]
+    assert _generate(tmp_path / "supports", tmp_path / "y", *missing) == 1
+    assert "typo.safetensors: no such single-file checkpoint" in capsys.readouterr().err
     # a configuration is for a single file only
     folder_with_config = ["--model", str(model_dir), "--model-config", str(model_dir)]
     assert _generate(tmp_path / "supports", tmp_path / "x", *folder_with_config) == 1

@@ -41,8 +41,10 @@ def check_model_dir(path: str | Path, config: str | Path | None = None) -> Path:
     Hugging Face cache), or of a single-file checkpoint with its configuration `config`
     (converted once, `tint.diffusion.single_file`); a TintError naming what is missing if it is
     not one."""
-    from tint.diffusion.single_file import is_single_file, model_from_file
+    from tint.diffusion.single_file import SUFFIXES, is_single_file, model_from_file
 
+    if Path(path).suffix.lower() in SUFFIXES and not Path(path).expanduser().exists():
+        raise TintError(f"{path}: no such single-file checkpoint")
     if is_single_file(path):
         path = model_from_file(path, config)
     elif config is not None:

@@ -46,7 +46,8 @@ VAE_ATTENTION = (
 
 
 def is_single_file(path: str | Path) -> bool:
-    return Path(path).suffix.lower() in SUFFIXES and Path(path).is_file()
+    path = Path(path).expanduser()
+    return path.suffix.lower() in SUFFIXES and path.is_file()
 
 
 def model_from_file(path: str | Path, config: str | Path | None = None) -> Path:
