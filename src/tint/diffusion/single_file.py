@@ -23,7 +23,7 @@ from pathlib import Path
 import torch
 
 from tint.errors import TintError
-from tint.io.pretrained import hub_cache, loading, model_folder
+from tint.io.pretrained import hub_cache, loading, model_folder, user_cache
 from tint.io.storage import read_safetensors, write_safetensors
 
 SUFFIXES = (".safetensors", ".ckpt")
@@ -58,7 +58,12 @@ def model_from_file(path: str | Path, config: str | Path | None = None) -> Path:
     stat = path.stat()
     configured = str(model_folder(config, "model configuration")) if config else _inferred(path)
     key = f"{path}|{stat.st_size}|{stat.st_mtime_ns}|{configured}"
-    folder = _cache() / f"{path.stem}-{hashlib.sha256(key.encode()).hexdigest()[:12]}"
+    folder = (
+        user_cache()
+        / "tint"
+        / "single-file"
+        / f"{path.stem}-{hashlib.sha256(key.encode()).hexdigest()[:12]}"
+    )
     if (folder / "model_index.json").is_file():
         return folder
     from diffusers import StableDiffusionPipeline
@@ -105,11 +110,6 @@ def _read(path: Path) -> dict[str, torch.Tensor]:
         return read_safetensors(path)
     state = torch.load(path, map_location="cpu", weights_only=True)
     return state.get("state_dict", state)
-
-
-def _cache() -> Path:
-    home = os.environ.get("XDG_CACHE_HOME") or os.path.expanduser("~/.cache")
-    return Path(home) / "tint" / "single-file"
 
 
 def write_single_file(folder: str | Path, out: str | Path) -> None:
@@ -162,11 +162,15 @@ def _unet_key(key: str, config) -> str:
 
 def _resnet(prefix: str, rest: list[str], kind: str) -> str:
     name = ".".join(rest)
-    if kind == "resnets":
-        for diffusers, ldm in RESNET:
-            if name.startswith(diffusers + "."):
-                name = ldm + name[len(diffusers) :]
-    return f"{prefix}.{name}"
+    return f"{prefix}.{_renamed(name, RESNET) if kind == 'resnets' else name}"
+
+
+def _renamed(name: str, table) -> str:
+    """`name` with its first part renamed by the (diffusers, LDM) pairs of `table`."""
+    for diffusers, ldm in table:
+        if name.startswith(diffusers + "."):
+            return ldm + name[len(diffusers) :]
+    return name
 
 
 def _vae_key(key: str, blocks: int) -> str:
@@ -191,8 +195,5 @@ def _vae_key(key: str, blocks: int) -> str:
         if parts[1] == "resnets":
             name = name.replace("conv_shortcut", "nin_shortcut")
             return f"{side}.mid.block_{int(parts[2]) + 1}.{name}"
-        for diffusers, ldm in VAE_ATTENTION:
-            if name.startswith(diffusers + "."):
-                name = ldm + name[len(diffusers) :]
-        return f"{side}.mid.attn_1.{name}"
+        return f"{side}.mid.attn_1.{_renamed(name, VAE_ATTENTION)}"
     raise TintError(f"a VAE key with no LDM name: {key}")

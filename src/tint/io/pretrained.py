@@ -62,13 +62,16 @@ def model_folder(name: str | Path, what: str = "model directory") -> Path:
     return Path(found)
 
 
+def user_cache() -> Path:
+    """The user's cache folder, as the environment says now: XDG_CACHE_HOME, else ~/.cache."""
+    return Path(os.environ.get("XDG_CACHE_HOME") or "~/.cache").expanduser()
+
+
 def hub_cache() -> Path:
     """The Hugging Face cache of models, as the environment says now: HF_HUB_CACHE, else
-    HF_HOME/hub, else ~/.cache/huggingface/hub."""
-    home = os.environ.get("HF_HOME") or os.path.join(
-        os.environ.get("XDG_CACHE_HOME") or "~/.cache", "huggingface"
-    )
-    return Path(os.environ.get("HF_HUB_CACHE") or os.path.join(home, "hub")).expanduser()
+    HF_HOME/hub, else the user's cache's huggingface/hub."""
+    home = os.environ.get("HF_HOME") or user_cache() / "huggingface"
+    return Path(os.environ.get("HF_HUB_CACHE") or Path(home) / "hub").expanduser()
 
 
 def _hub_id(text: str) -> bool:

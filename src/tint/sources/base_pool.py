@@ -20,6 +20,7 @@ from tint.data.datasets import open_dataset
 from tint.data.images import as_float, load_rgb, to_tensor
 from tint.errors import TintError
 from tint.io import seeds
+from tint.io.pretrained import user_cache
 from tint.io.progress import bar
 from tint.io.storage import check_directory, read_safetensors, write_safetensors
 from tint.models.teachers import Backbone
@@ -193,7 +194,7 @@ def pool_cache(where: str | Path | None) -> Path:
     if where is not None:
         where = Path(where).expanduser()
         return (where if where.is_dir() else where.parent) / ".tint-embeddings"
-    return Path(os.environ.get("XDG_CACHE_HOME") or "~/.cache").expanduser() / "tint" / "embeddings"
+    return user_cache() / "tint" / "embeddings"
 
 
 def writable(folder: Path) -> Path | None:
