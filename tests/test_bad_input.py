@@ -545,6 +545,7 @@ COMMANDS = {
     "pretrain teacher": (PRETRAIN, False),
     "pretrain diffusion": (PRETRAIN, False),
     "pretrain student": (PRETRAIN, False),
+    "pretrain upscaler": (PRETRAIN, False),
     "eval-model": (EVAL_MODEL, False),
     "data glyphs": (DATA, False),
     "demo": (DEMO, False),

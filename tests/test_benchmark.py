@@ -8,13 +8,15 @@ from pathlib import Path
 
 import pytest
 import torch
+from PIL import Image
 
 from tint.cli import main
 from tint.commands import world
 from tint.config import from_dict, to_dict
 from tint.data import glyphs
+from tint.data.images import shrunk
 from tint.data.tasks import Task
-from tint.eval.benchmark import BenchmarkSettings
+from tint.eval.benchmark import BenchmarkPlan, BenchmarkSettings
 from tint.models.teachers import load_backbone, specialize
 from tint.pipeline.recipe import RecipeSettings
 from tint.pipeline.students import Pipeline
@@ -240,3 +242,46 @@ def test_the_report_draws_every_method_and_its_paired_differences(pilot):
     for data, _ in figures:
         width, height = Image.open(io.BytesIO(base64.b64decode(data))).size
         assert width > 300 and height > 100
+
+
+def test_shrink_makes_every_image_of_an_episode_small_before_any_method_sees_it(tmp_path):
+    """--shrink 8 writes the supports at 8 px and scores queries made as small, on the episodes
+    a full-size run draws: small inputs cost the teacher accuracy (as small photos do)."""
+    runs = {}
+    for name, flags in (("full", []), ("small", ["--shrink", "8"])):
+        out = tmp_path / name
+        args = ["benchmark", "--dataset", "glyphs", "--methods", "teacher", "--out", out]
+        assert main([str(a) for a in [*args, "--episodes", "2", *FAST, *flags]]) == 0
+        runs[name] = out
+    sizes = {
+        name: {Image.open(p).size for p in (out / "episodes").glob("*/supports/*/*.png")}
+        for name, out in runs.items()
+    }
+    assert sizes == {"full": {(32, 32)}, "small": {(8, 8)}}
+    results = {n: json.loads((out / "results.json").read_text()) for n, out in runs.items()}
+    classes = {n: [e["classes"] for e in r["episodes"]] for n, r in results.items()}
+    assert classes["full"] == classes["small"]
+    assert results["small"]["settings"]["shrink"] == 8
+    accuracy = {n: r["summary"]["teacher"]["accuracy"] for n, r in results.items()}
+    assert accuracy["small"] < accuracy["full"]
+
+
+def test_shrunk_keeps_the_aspect_and_leaves_small_images_alone():
+    wide = Image.new("RGB", (40, 20))
+    assert shrunk(wide, 16).size == (16, 8)
+    assert shrunk(wide, 64) is wide
+
+
+def test_workers_find_a_local_upscaler_from_any_directory(tmp_path, monkeypatch):
+    """A run names its upscaler's folder as the user gave it (relative, so that run.json repeats
+    in any clone); Ray workers, whose working directory is another, get its absolute path and
+    see it shared. A hub id stays a hub id."""
+    monkeypatch.chdir(tmp_path)
+    (tmp_path / "up").mkdir()
+    for upscale, expected in (("up", str(tmp_path / "up")), ("org/upscaler", "org/upscaler")):
+        settings = BenchmarkSettings(dataset="glyphs", out="out")
+        generation = dataclasses.replace(settings.setup.generation, upscale=upscale)
+        settings.setup = dataclasses.replace(settings.setup, generation=generation)
+        plan = BenchmarkPlan(settings, (), "teacher", None, None).absolute()
+        assert plan.settings.setup.generation.upscale == expected
+        assert (expected in plan.shared()) == (upscale == "up")

@@ -5,12 +5,20 @@ import dataclasses
 import pytest
 import torch
 from diffusers import StableDiffusionPipeline
+from PIL import Image
 from safetensors.torch import load_file
 
-from tint.diffusion.architectures import build_tiny
+from tint.diffusion.architectures import UpscalerArchitecture, build_tiny
 from tint.diffusion.model import DiffusionModel
 from tint.errors import TintError
-from tint.train.diffusion import DiffusionTraining, pretrain, start_from
+from tint.train.diffusion import (
+    DiffusionTraining,
+    UpscalerTraining,
+    pretrain,
+    pretrain_upscaler,
+    start_from,
+    stretch_latents,
+)
 from tint.train.trainer import TrainConfig
 
 from . import shapes
@@ -132,3 +140,72 @@ def test_the_shipped_models_records_still_resume(tmp_path):
     assert main(argv) == 0
     state = json.loads((model / "training" / "state.json").read_text())
     assert (state["stage"], state["step"], state["warm_from"]) == ("denoiser", step + 1, step)
+
+
+UPSCALER = UpscalerArchitecture(vae_channels=(8, 16), unet_channels=(16, 32), max_noise_level=50)
+UPSCALER_TRAINING = UpscalerTraining(
+    vae=TrainConfig(steps=2, batch=8, lr=1e-3, checkpoint_every=2),
+    denoiser=TrainConfig(steps=3, batch=4, lr=1e-3, ema_decay=0.999, checkpoint_every=2),
+    reuse=2,
+)
+
+
+def test_an_upscaler_trains_resumes_and_doubles_a_small_image(tmp_path, model_dir):
+    """The upscaler's VAE latents are stretched to the pipeline's fixed scale (0.08333) without
+    changing what it decodes; the folder is a stock StableDiffusionUpscalePipeline that makes a
+    16 px image 32 px; a resumed run ends where an uninterrupted one does."""
+    from diffusers import StableDiffusionUpscalePipeline
+
+    straight = tmp_path / "straight"
+    state = pretrain_upscaler(
+        straight, UPSCALER, UPSCALER_TRAINING, _draw, model_dir, progress=False
+    )
+    assert (state["stage"], state["step"]) == ("denoiser", 3)
+    half = dataclasses.replace(
+        UPSCALER_TRAINING, denoiser=dataclasses.replace(UPSCALER_TRAINING.denoiser, steps=2)
+    )
+    pretrain_upscaler(tmp_path / "resumed", UPSCALER, half, _draw, model_dir, progress=False)
+    pretrain_upscaler(
+        tmp_path / "resumed",
+        UPSCALER,
+        UPSCALER_TRAINING,
+        _draw,
+        model_dir,
+        resume=True,
+        progress=False,
+    )
+    a, b = _weights(straight), _weights(tmp_path / "resumed")
+    for key in a:
+        torch.testing.assert_close(a[key], b[key], rtol=0, atol=1e-6, msg=key)
+
+    pipe = StableDiffusionUpscalePipeline.from_pretrained(straight, local_files_only=True)
+    pipe.set_progress_bar_config(disable=True)
+    assert pipe.vae.config.scaling_factor == 0.08333
+    x = _draw(64, torch.Generator().manual_seed(1))[0] * 2 - 1
+    with torch.no_grad():
+        latents = pipe.vae.encode(x).latent_dist.mean * pipe.vae.config.scaling_factor
+    assert 0.5 < float(latents.std()) < 2  # the scale the UNet was trained at, not 0.08
+    small = Image.new("RGB", (16, 16), (200, 30, 30))
+    out = pipe(prompt="", image=small, num_inference_steps=2, guidance_scale=1.0).images[0]
+    assert out.size == (32, 32)
+
+
+def test_stretching_the_latents_changes_their_scale_not_the_decoding():
+    from diffusers import AutoencoderKL
+
+    torch.manual_seed(0)
+    vae = AutoencoderKL(
+        block_out_channels=(8, 16),
+        down_block_types=("DownEncoderBlock2D",) * 2,
+        up_block_types=("UpDecoderBlock2D",) * 2,
+        norm_num_groups=4,
+    )
+    x = torch.rand(2, 3, 16, 16) * 2 - 1
+    with torch.no_grad():
+        before = vae.encode(x).latent_dist
+        decoded = vae.decode(before.mean).sample
+        stretch_latents(vae, 12.0)
+        after = vae.encode(x).latent_dist
+        torch.testing.assert_close(after.mean, 12 * before.mean, rtol=1e-4, atol=1e-5)
+        torch.testing.assert_close(after.std, 12 * before.std, rtol=1e-4, atol=1e-5)
+        torch.testing.assert_close(vae.decode(after.mean).sample, decoded, rtol=1e-4, atol=1e-5)

@@ -94,3 +94,22 @@ def test_an_upscaler_that_is_not_there_is_one_line(model_dir, tmp_path, capsys):
     assert main([*argv, "--upscale", str(tmp_path / "nope"), "--quiet"]) == 1
     err = capsys.readouterr().err.strip()
     assert len(err.splitlines()) == 1 and "nope: no such upscaler directory" in err
+
+
+def test_the_ways_back_from_small_tell_a_faithful_one_from_an_untrained_upscaler(upscaler_dir):
+    """Smooth images shrunk to half their side come back nearly whole by resizing; an upscaler
+    with random weights draws noise: the PSNR of what `restored` makes tells them apart."""
+    import torch
+
+    from tint.diffusion.upscale import restored
+    from tint.eval.model_quality import psnr
+
+    ramp = torch.linspace(0, 1, 32)
+    images = torch.stack([ramp[None, :, None].expand(3, 32, 32), ramp.expand(3, 32, 32)])
+    made = restored(images, 16, str(upscaler_dir), steps=2)
+    assert made["small"].shape == (2, 3, 16, 16)
+    assert {k: v.shape for k, v in made.items() if k != "small"} == dict.fromkeys(
+        ("resize", "bicubic", "upscaler"), images.shape
+    )
+    assert psnr(made["bicubic"], images) > 30 and psnr(made["resize"], images) > 30
+    assert psnr(made["upscaler"], images) < psnr(made["bicubic"], images) - 10

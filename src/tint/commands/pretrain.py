@@ -1,20 +1,24 @@
-"""`tint pretrain diffusion|teacher|student`: train the default world's models on the base glyph
-classes. Their defaults come from the world file (configs/glyphs.toml); flags and --config
-override them."""
+"""`tint pretrain diffusion|teacher|student|upscaler`: train the default world's models on the
+base glyph classes. Their defaults come from the world file (configs/glyphs.toml); flags and
+--config override them."""
 
 from __future__ import annotations
 
 import dataclasses
 from dataclasses import dataclass
+from pathlib import Path
+
+import torch
 
 from tint.commands import Command, Options
-from tint.commands.world import section
+from tint.commands.world import DEFAULT_MODEL, section
 from tint.config import from_dict, group, setting
 from tint.data import glyphs
-from tint.diffusion.architectures import TinyArchitecture
+from tint.diffusion.architectures import TinyArchitecture, UpscalerArchitecture
+from tint.io.storage import write_json, write_png
 from tint.models.students import ARCHITECTURES
 from tint.train.classifier import ClassifierTraining
-from tint.train.diffusion import DiffusionTraining
+from tint.train.diffusion import DiffusionTraining, UpscalerTraining
 
 WHERE = f"{glyphs.WORLD} [{{}}]"
 
@@ -29,6 +33,18 @@ class DiffusionSettings:
         TinyArchitecture, "the model (the base classes' words come first)", prefix="arch"
     )
     training: DiffusionTraining = group(DiffusionTraining, "the VAE, then the denoiser", prefix="")
+
+
+@dataclass
+class UpscalerSettings:
+    out: str | None = setting(None, "output directory (new, or with --resume)")
+    parts: str | None = setting(
+        None,
+        "the diffusion model whose text encoder, tokenizer and scheduler it takes "
+        "(default: the shipped glyph model)",
+    )
+    architecture: UpscalerArchitecture = group(UpscalerArchitecture, "the model", prefix="arch")
+    training: UpscalerTraining = group(UpscalerTraining, "the VAE, then the UNet", prefix="")
 
 
 @dataclass
@@ -88,6 +104,41 @@ def run_diffusion(settings: DiffusionSettings, options: Options) -> None:
         f"{settings.out}: {state['stage']} step {state['step']}, "
         f"{state['seconds'] / 60:.1f} min of training, losses {state['losses']}"
     )
+
+
+def run_upscaler(settings: UpscalerSettings, options: Options) -> None:
+    from tint.data.images import to_image
+    from tint.diffusion.upscale import restored
+    from tint.eval.model_quality import psnr
+    from tint.io.pictures import grid
+    from tint.train.diffusion import pretrain_upscaler
+
+    state = pretrain_upscaler(
+        settings.out,
+        settings.architecture,
+        settings.training,
+        glyphs.draw_captioned,
+        settings.parts or DEFAULT_MODEL,
+        resume=options.resume,
+        progress=not options.quiet,
+    )
+    print(
+        f"{settings.out}: {state['stage']} step {state['step']}, "
+        f"{state['seconds'] / 60:.1f} min of training, losses {state['losses']}"
+    )
+    # How well it restores glyphs it never saw: the first 4 instances of each val class.
+    images = torch.cat([glyphs.benchmark_instances(g, 4) for g in glyphs.split("val")])
+    side = images.shape[-1] // 2
+    made = restored(images, side, str(settings.out), steps=20)
+    quality = {"images": len(images), "side": side, "steps": 20}
+    quality["psnr"] = {way: psnr(x, images) for way, x in made.items() if way != "small"}
+    write_json(Path(settings.out) / "quality.json", quality)
+    # The first val glyphs, one a column: as rendered, shrunk, then made large each way.
+    picks = range(0, 4 * 12, 4)
+    rows = [[to_image(x[i]) for i in picks] for x in (images, *made.values())]
+    write_png(Path(settings.out) / "samples.png", grid(rows, cell=48))
+    made = ", ".join(f"{way} {db:.2f} dB" for way, db in quality["psnr"].items())
+    print(f"{len(images)} val glyphs made {side} px and large again: {made}")
 
 
 def run_classifier(settings: TeacherSettings | StudentSettings, options: Options) -> None:
@@ -181,5 +232,19 @@ COMMANDS = [
         options=OPTIONS,
         required=("out",),
         aliases=CLASSIFIER_ALIASES,
+    ),
+    Command(
+        name="pretrain upscaler",
+        help="a super-resolution model of glyphs (tint generate --upscale OUT)",
+        description="Train a StableDiffusionUpscalePipeline that doubles the side of small glyph "
+        "images: its VAE on fresh renderings of the base glyph classes, then its UNet to draw "
+        "their latents from the renderings made half as large (antialiased bicubic) and "
+        "noised. OUT is a diffusers directory throughout, for --upscale OUT; --resume "
+        "continues, and more --denoiser-steps extend a finished run.",
+        settings=UpscalerSettings,
+        base=UpscalerSettings,
+        run=run_upscaler,
+        options=OPTIONS,
+        required=("out",),
     ),
 ]

@@ -147,6 +147,16 @@ def resize(x: torch.Tensor, size: tuple[int, int]) -> torch.Tensor:
     return F.interpolate(x, size=size, mode="bilinear", antialias=True, align_corners=False)
 
 
+def shrunk(image: Image.Image, side: int) -> Image.Image:
+    """The image made at most `side` pixels on its longer side (bicubic, the aspect kept); a
+    smaller one as it is."""
+    if max(image.size) <= side:
+        return image
+    scale = side / max(image.size)
+    size = (max(1, round(image.width * scale)), max(1, round(image.height * scale)))
+    return image.resize(size, Image.BICUBIC)
+
+
 def to_image(x: torch.Tensor) -> Image.Image:
     """(3, H, W) float tensor in [0, 1] to an 8-bit RGB image."""
     a = (x.clamp(0, 1) * 255 + 0.5).to(torch.uint8).permute(1, 2, 0).cpu().numpy()

@@ -19,7 +19,7 @@ import torch
 from PIL import Image
 
 from tint.config import SettingError
-from tint.data.images import LabelledImage, find_class_folders, load_rgb, to_tensor
+from tint.data.images import LabelledImage, find_class_folders, load_rgb, shrunk, to_tensor
 from tint.errors import TintError
 from tint.io import seeds
 from tint.io.storage import write_png
@@ -129,21 +129,29 @@ def as_image(item) -> Image.Image:
     return Image.fromarray(array).convert("RGB")
 
 
-def episode_task(dataset, episode, folder, size: tuple[int, int], seed: int = 0) -> Task:
+def episode_task(
+    dataset, episode, folder, size: tuple[int, int], seed: int = 0, shrink: int | None = None
+) -> Task:
     """An episode of a dataset as a Task: its supports written once as folder/<class>/<id>.png
     (specialisation reads files), its queries read as (Q, 3, H, W) tensors at `size`, and its
-    seed a function of the run's seed and the episode's index."""
+    seed a function of the run's seed and the episode's index. With `shrink`, every image is
+    first made at most that many pixels a side, as a small photograph is."""
     folder = Path(folder)
+
+    def image(name: str, file_id: str) -> Image.Image:
+        read = dataset.image(name, file_id)
+        return read if shrink is None else shrunk(read, shrink)
+
     supports = {}
     for name in episode.classes:
         supports[name] = []
         for file_id in episode.support[name]:
             path = folder / name / (file_id.replace("/", "_").rsplit(".", 1)[0] + ".png")
             if not path.is_file():
-                write_png(path, dataset.image(name, file_id))
+                write_png(path, image(name, file_id))
             supports[name].append(LabelledImage(path, load_rgb(path)))
     queries = [
-        to_tensor(dataset.image(name, file_id), size)
+        to_tensor(image(name, file_id), size)
         for name in episode.classes
         for file_id in episode.query[name]
     ]

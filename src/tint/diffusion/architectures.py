@@ -145,3 +145,80 @@ def build_tiny(directory: str | Path, arch: TinyArchitecture, seed: int = 0) -> 
     pipe.save_pretrained(directory)
     (directory / "architecture.json").write_text(json.dumps(asdict(arch), indent=2))
     return directory
+
+
+@dataclass
+class UpscalerArchitecture:
+    vae_channels: tuple[int, ...] = setting(
+        (32, 64),
+        "VAE channels per level; each level after the first doubles the side it upscales by",
+        minimum=1,
+    )
+    latent_channels: int = setting(4, "channels of a latent", minimum=1)
+    unet_channels: tuple[int, ...] = setting((32, 64), "UNet channels per level", minimum=1)
+    attention_head_dim: int = setting(8, "channels per attention head", minimum=1)
+    max_noise_level: int = setting(
+        350,
+        "the most noise put on the small image, in training and as the pipeline allows",
+        minimum=0,
+    )
+
+
+# StableDiffusionUpscalePipeline decodes latents divided by this, whatever the VAE's config says.
+UPSCALER_LATENT_SCALE = 0.08333
+
+
+def build_upscaler(
+    directory: str | Path, arch: UpscalerArchitecture, parts: str | Path, seed: int = 0
+) -> Path:
+    """Write a randomly initialised StableDiffusionUpscalePipeline of architecture `arch` to
+    `directory`: the UNet sees the latents beside the small image, at its size, and the VAE
+    decodes them to a side 2**(levels - 1) times larger. Its text encoder, tokenizer and
+    scheduler are those of the diffusion model in `parts` (it is prompted with "")."""
+    from diffusers import (
+        AutoencoderKL,
+        DDPMScheduler,
+        StableDiffusionPipeline,
+        StableDiffusionUpscalePipeline,
+        UNet2DConditionModel,
+    )
+
+    directory = Path(directory)
+    source = StableDiffusionPipeline.from_pretrained(parts, local_files_only=True)
+    torch.manual_seed(seed)
+    vae = AutoencoderKL(
+        in_channels=3,
+        out_channels=3,
+        block_out_channels=arch.vae_channels,
+        down_block_types=("DownEncoderBlock2D",) * len(arch.vae_channels),
+        up_block_types=("UpDecoderBlock2D",) * len(arch.vae_channels),
+        latent_channels=arch.latent_channels,
+        layers_per_block=1,
+        norm_num_groups=min(32, min(arch.vae_channels) // 2),
+        scaling_factor=UPSCALER_LATENT_SCALE,
+    )
+    levels = len(arch.unet_channels)
+    unet = UNet2DConditionModel(
+        in_channels=arch.latent_channels + 3,
+        out_channels=arch.latent_channels,
+        block_out_channels=arch.unet_channels,
+        layers_per_block=1,
+        down_block_types=("DownBlock2D",) + ("CrossAttnDownBlock2D",) * (levels - 1),
+        up_block_types=("CrossAttnUpBlock2D",) * (levels - 1) + ("UpBlock2D",),
+        cross_attention_dim=source.text_encoder.config.hidden_size,
+        attention_head_dim=arch.attention_head_dim,
+        norm_num_groups=min(32, min(arch.unet_channels) // 2),
+        num_class_embeds=arch.max_noise_level + 1,  # the small image's noise level
+    )
+    pipe = StableDiffusionUpscalePipeline(
+        vae=vae,
+        text_encoder=source.text_encoder,
+        tokenizer=source.tokenizer,
+        unet=unet,
+        low_res_scheduler=DDPMScheduler(),
+        scheduler=source.scheduler,
+        max_noise_level=arch.max_noise_level,
+    )
+    pipe.save_pretrained(directory)
+    (directory / "architecture.json").write_text(json.dumps(asdict(arch), indent=2))
+    return directory

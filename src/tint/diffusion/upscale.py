@@ -12,10 +12,12 @@ for, so an upscaled specialisation is kept and found again like any other."""
 
 from __future__ import annotations
 
+from pathlib import Path
+
 import torch
 from PIL import Image
 
-from tint.data.images import LabelledImage
+from tint.data.images import LabelledImage, shrunk, to_image, to_tensor
 from tint.io.pretrained import loading, model_folder
 
 RESIZE, BICUBIC = "resize", "bicubic"
@@ -40,6 +42,7 @@ def enlarged(
         prompt=[""] * sum(small),
         image=[im.image for im, s in zip(images, small) if s],
         num_inference_steps=steps,
+        guidance_scale=1.0,  # prompted with "" both ways, guidance would change nothing
         generator=g,
         output_type="pil",
     ).images
@@ -56,3 +59,20 @@ def load_upscaler(name: str):
         pipe = DiffusionPipeline.from_pretrained(path, local_files_only=True)
     pipe.set_progress_bar_config(disable=True)
     return pipe
+
+
+def restored(
+    images: torch.Tensor, side: int, upscale: str, steps: int = 20, seed: int = 0
+) -> dict[str, torch.Tensor]:
+    """`images` (N, 3, H, W) in [0, 1] shrunk to `side` pixels (bicubic, as `--shrink` does) and
+    made large again, each way: {"small": as shrunk, then "resize", "bicubic" and "upscaler"
+    (the upscaler `upscale`), each (N, 3, H, W)}."""
+    size = tuple(images.shape[2:])
+    small = [
+        LabelledImage(Path(f"{i}.png"), shrunk(to_image(x), side)) for i, x in enumerate(images)
+    ]
+    out = {"small": torch.stack([to_tensor(im.image, im.size[::-1]) for im in small])}
+    for label, way in ((RESIZE, RESIZE), (BICUBIC, BICUBIC), ("upscaler", upscale)):
+        made = enlarged(small, size, way, steps, seed)
+        out[label] = torch.stack([to_tensor(im, size) for im in made])
+    return out

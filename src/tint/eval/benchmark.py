@@ -68,6 +68,13 @@ class BenchmarkSettings:
         "hard episodes: a random class and the N-1 classes most like it under the teacher's "
         "features, instead of N classes drawn uniformly",
     )
+    shrink: int | None = setting(
+        None,
+        "make every support and query image at most this many pixels a side (bicubic) before "
+        "any method sees it, to try small photographs; none keeps their size",
+        minimum=4,
+        none="none",
+    )
     ways: int = setting(5, "classes per episode", minimum=2)
     shots: int = setting(5, "supports per class", minimum=1)
     queries: int | None = setting(15, "queries per class, or all", minimum=1, none="all")
@@ -108,10 +115,16 @@ class BenchmarkPlan:
     def absolute(self) -> BenchmarkPlan:
         """This plan with every path absolute, as workers get it (a worker's working directory
         is not this process's)."""
+        generation = self.settings.setup.generation
+        if os.path.isdir(generation.upscale):  # an upscaler's folder, not a way or a hub id
+            generation = dataclasses.replace(
+                generation, upscale=os.path.abspath(generation.upscale)
+            )
         settings = dataclasses.replace(
             self.settings,
             out=os.path.abspath(self.settings.out),
             dataset=absolute_spec(self.settings.dataset),
+            setup=dataclasses.replace(self.settings.setup, generation=generation),
         )
         model, pretrained = (
             None if p is None else os.path.abspath(p) for p in (self.model, self.pretrained)
@@ -128,7 +141,8 @@ class BenchmarkPlan:
         """The paths every worker must see."""
         s = self.settings
         paths = [s.out, self.teacher, *filter(None, [s.dataset.partition(":")[2]])]
-        return paths + [p for p in (self.model, self.pretrained) if p is not None]
+        paths += [p for p in (self.model, self.pretrained) if p is not None]
+        return paths + [p for p in [s.setup.generation.upscale] if os.path.isdir(p)]
 
 
 def plan_benchmark(
@@ -273,8 +287,9 @@ class EpisodeRunner:
     def task(self, episode: Episode) -> Task:
         """The episode as a task, its supports written to its folder."""
         folder = _episode_folder(Path(self.plan.settings.out), episode) / "supports"
-        size, seed = self.backbone.input_size, self.plan.settings.setup.seed
-        return episode_task(self.data, episode, folder, size, seed)
+        settings = self.plan.settings
+        size, seed = self.backbone.input_size, settings.setup.seed
+        return episode_task(self.data, episode, folder, size, seed, settings.shrink)
 
     def __call__(self, episode: Episode) -> dict:
         folder = _episode_folder(Path(self.plan.settings.out), episode)

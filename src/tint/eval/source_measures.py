@@ -156,7 +156,8 @@ def measure_run(
         episode = Episode(**entry)
         folder = run / "episodes" / f"{episode.index:04d}"
         size, seed = pipeline.view_size, pipeline.settings.seed
-        work = pipeline.on(episode_task(data, episode, folder / "supports", size, seed), folder)
+        task = episode_task(data, episode, folder / "supports", size, seed, settings.get("shrink"))
+        work = pipeline.on(task, folder)
         teacher = work.teacher()
         row = {"index": episode.index}
         for name in names:

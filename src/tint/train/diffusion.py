@@ -11,15 +11,23 @@ from __future__ import annotations
 
 import dataclasses
 import json
+import math
 import shutil
 from dataclasses import dataclass
 from pathlib import Path
 
 import torch
+import torch.nn.functional as F
 
 from tint.config import group, setting
 from tint.data.draws import Draw, PooledDraw
-from tint.diffusion.architectures import TinyArchitecture, build_tiny
+from tint.diffusion.architectures import (
+    UPSCALER_LATENT_SCALE,
+    TinyArchitecture,
+    UpscalerArchitecture,
+    build_tiny,
+    build_upscaler,
+)
 from tint.diffusion.model import DiffusionModel, check_model_dir
 from tint.errors import TintError
 from tint.io import seeds
@@ -55,6 +63,27 @@ class DiffusionTraining:
     min_snr_gamma: float = setting(5.0, "min-SNR-gamma loss weights (0: the plain mean)", minimum=0)
 
 
+@dataclass
+class UpscalerTraining:
+    vae: TrainConfig = group(
+        TrainConfig,
+        "the VAE, first",
+        factory=lambda: TrainConfig(steps=1000, batch=32, lr=1e-3, checkpoint_every=250),
+    )
+    denoiser: TrainConfig = group(
+        TrainConfig,
+        "the UNet, on the finished VAE's latents beside the small images",
+        factory=lambda: TrainConfig(
+            steps=3000, batch=64, lr=1e-3, warmup=200, ema_decay=0.999, checkpoint_every=250
+        ),
+    )
+    kl_weight: float = setting(
+        1e-4, "the VAE's KL term, per latent element, against the pixel MSE", minimum=0
+    )
+    reuse: int = setting(4, "steps each drawn image serves (see PooledDraw)", minimum=1)
+    min_snr_gamma: float = setting(5.0, "min-SNR-gamma loss weights (0: the plain mean)", minimum=0)
+
+
 def pretrain(
     out: str | Path,
     arch: TinyArchitecture,
@@ -70,27 +99,76 @@ def pretrain(
     A new run may start its UNet and text encoder from `init`, a model of the same architecture
     (see `start_from`); the VAE is always trained anew. Returns the final state (stage, step,
     losses, time)."""
+
+    def build(out: Path) -> None:
+        build_tiny(out, arch, seed=config.vae.seed)
+        if init is not None:
+            start_from(out, init)
+
+    return _staged(
+        out,
+        arch,
+        config,
+        draw,
+        build,
+        _train_denoiser,
+        {"init": None if init is None else str(check_model_dir(init))},
+        resume=resume,
+        progress=progress,
+    )
+
+
+def pretrain_upscaler(
+    out: str | Path,
+    arch: UpscalerArchitecture,
+    config: UpscalerTraining,
+    draw: Draw,
+    parts: str | Path,
+    *,
+    resume: bool = False,
+    progress: bool = True,
+) -> dict:
+    """Train a StableDiffusionUpscalePipeline of architecture `arch` into `out`: its VAE on
+    drawn images, then its UNet to draw their latents from the images made small (by
+    antialiased bicubic resizing, as small photographs are), the small image noised to a random
+    level as the pipeline's `noise_level` does. Text encoder, tokenizer and scheduler come from
+    the diffusion model `parts`. Resumes and extends as `pretrain` does."""
+    return _staged(
+        out,
+        arch,
+        config,
+        draw,
+        lambda out: build_upscaler(out, arch, check_model_dir(parts), seed=config.vae.seed),
+        _train_upscaler_unet,
+        {"parts": str(parts)},
+        resume=resume,
+        progress=progress,
+        latent_scale=UPSCALER_LATENT_SCALE,
+    )
+
+
+def _staged(
+    out, arch, config, draw, build, denoise, first: dict, *, resume, progress, latent_scale=None
+) -> dict:
+    """A run in two stages, checkpointed in `out`: a new run builds the model (`build(out)`);
+    then its VAE is trained, then `denoise` trains the rest. `first` is recorded with the run
+    (what it started from); a resumed run keeps what it recorded."""
     out = Path(out)
     quiet_libraries()
     folder, checkpoint, state = training_folder(out, resume)
     if state and state["arch"] != json.loads(json.dumps(dataclasses.asdict(arch))):
         raise TintError(f"{out}: was trained with another architecture; use another --out")
     record = {"arch": dataclasses.asdict(arch)}
-    if state is not None:
-        record["init"] = state.get("init")
-    elif init is not None:
-        record["init"] = str(check_model_dir(init))
+    record.update(first if state is None else {k: state.get(k) for k in first})
     with folder:
         if state is None:
-            build_tiny(out, arch, seed=config.vae.seed)
-            if init is not None:
-                start_from(out, init)
+            build(out)
             state = {"stage": "vae", "step": 0, "seconds": 0.0, "losses": {}}
         if state["stage"] == "vae":
-            state = _train_vae(out, checkpoint, config, draw, record, progress)
+            state = _train_vae(out, checkpoint, config, draw, record, progress, latent_scale)
             # The VAE is final and published: a resume from here starts the denoiser.
             write_json(checkpoint.dir / "state.json", {**state, **record})
-        return _train_denoiser(out, checkpoint, config, draw, state, record, progress)
+        return denoise(out, checkpoint, config, draw, state, record, progress)
 
 
 def start_from(out: Path, init: str | Path) -> None:
@@ -120,7 +198,11 @@ def start_from(out: Path, init: str | Path) -> None:
     mine.text_encoder.save_pretrained(out / "text_encoder")
 
 
-def _train_vae(out, checkpoint, config: DiffusionTraining, draw, record, progress) -> dict:
+def _train_vae(
+    out, checkpoint, config, draw, record, progress, latent_scale: float | None = None
+) -> dict:
+    """Train out/vae; then set its scaling factor so that scaled latents have unit variance, or,
+    where the factor is fixed (`latent_scale`), stretch its latent space to fit it."""
     from diffusers import AutoencoderKL
 
     vae = AutoencoderKL.from_pretrained(out / "vae")
@@ -150,11 +232,26 @@ def _train_vae(out, checkpoint, config: DiffusionTraining, draw, record, progres
     vae.eval().requires_grad_(False)
     with torch.no_grad():
         sample = draw(512, seeds.generator(config.vae.seed, "vae-scale", 0))[0] * 2 - 1
-        latents = vae.encode(sample).latent_dist.mean
+        std = float(vae.encode(sample).latent_dist.mean.std())
     # Stable Diffusion's convention: latents of unit variance once multiplied by this.
-    vae.register_to_config(scaling_factor=float(1 / latents.std()))
+    if latent_scale is None:
+        vae.register_to_config(scaling_factor=1 / std)
+    else:
+        stretch_latents(vae, 1 / (std * latent_scale))
+        vae.register_to_config(scaling_factor=latent_scale)
     vae.save_pretrained(out / "vae")
     return {"stage": "denoiser", "step": 0, "seconds": state["seconds"], "losses": dict(mse)}
+
+
+@torch.no_grad()
+def stretch_latents(vae, c: float) -> None:
+    """Make the VAE's latents c times larger, exactly: the encoder's means times c (its log
+    variances plus 2 ln c), and the decoder's first step divided by c."""
+    half = vae.config.latent_channels
+    vae.quant_conv.weight[:half] *= c
+    vae.quant_conv.bias[:half] *= c
+    vae.quant_conv.bias[half:] += 2 * math.log(c)
+    vae.post_quant_conv.weight /= c
 
 
 def _train_denoiser(out, checkpoint, config: DiffusionTraining, draw, state, record, progress):
@@ -182,7 +279,8 @@ def _train_denoiser(out, checkpoint, config: DiffusionTraining, draw, state, rec
             model.add_noise(z0, noise, t), t, encoder_hidden_states=model.encode_text(captions)
         ).sample
         per_sample = (pred - model.training_target(z0, noise, t)).pow(2).mean(dim=(1, 2, 3))
-        return (per_sample * _loss_weights(model, t, config.min_snr_gamma)).mean()
+        v = model.prediction_type == "v_prediction"
+        return (per_sample * _loss_weights(model.alphas_cumprod, v, t, config.min_snr_gamma)).mean()
 
     losses = dict(state.get("losses", {}))
     result = train(
@@ -201,13 +299,74 @@ def _train_denoiser(out, checkpoint, config: DiffusionTraining, draw, state, rec
     return {**result, "losses": losses}
 
 
-def _loss_weights(model: DiffusionModel, t: torch.Tensor, gamma: float) -> torch.Tensor:
+def _train_upscaler_unet(out, checkpoint, config, draw, state, record, progress):
+    from diffusers import StableDiffusionUpscalePipeline
+
+    pipe = StableDiffusionUpscalePipeline.from_pretrained(out, local_files_only=True)
+    unet, vae, noise, small_noise = pipe.unet, pipe.vae, pipe.scheduler, pipe.low_res_scheduler
+    unet.requires_grad_(True)
+    with torch.no_grad():
+        empty = pipe.encode_prompt("", "cpu", 1, False)[0]
+    factor = 2 ** (len(vae.config.block_out_channels) - 1)
+
+    @torch.no_grad()
+    def prepare(images: torch.Tensor) -> torch.Tensor:
+        """Images in [0, 1] -> their scaled latents beside the small image, in [-1, 1]."""
+        latents = vae.encode(images * 2 - 1).latent_dist.mean * vae.config.scaling_factor
+        small = F.interpolate(images, scale_factor=1 / factor, mode="bicubic", antialias=True)
+        return torch.cat([latents, small.clamp(0, 1) * 2 - 1], dim=1)
+
+    pool = PooledDraw(
+        draw, config.denoiser.batch, config.reuse, config.denoiser.seed, "denoiser", prepare
+    )
+    channels = vae.config.latent_channels
+    T, levels = noise.config.num_train_timesteps, pipe.config.max_noise_level + 1
+    alphas = noise.alphas_cumprod
+
+    def step(index: int, g: torch.Generator) -> torch.Tensor:
+        items = pool(index, g)[0]
+        z0, small = items[:, :channels], items[:, channels:]
+        level = torch.randint(0, levels, (len(z0),), generator=g)
+        small = small_noise.add_noise(small, torch.randn(small.shape, generator=g), level)
+        eps, t = torch.randn(z0.shape, generator=g), torch.randint(0, T, (len(z0),), generator=g)
+        zt = noise.add_noise(z0, eps, t)
+        pred = unet(
+            torch.cat([zt, small], dim=1),
+            t,
+            encoder_hidden_states=empty.expand(len(z0), -1, -1),
+            class_labels=level,
+        ).sample
+        v = noise.config.prediction_type == "v_prediction"
+        target = noise.get_velocity(z0, eps, t) if v else eps
+        per_sample = (pred - target).pow(2).mean(dim=(1, 2, 3))
+        return (per_sample * _loss_weights(alphas, v, t, config.min_snr_gamma)).mean()
+
+    losses = dict(state.get("losses", {}))
+    result = train(
+        step,
+        {"unet": unet},
+        config.denoiser,
+        "denoiser",
+        checkpoint=checkpoint,
+        publish=lambda averaged: _publish(out, averaged),
+        record=lambda _: {"stage": "denoiser", "losses": losses, **record},
+        window=200,
+        progress=progress,
+        desc="upscaler UNet",
+    )
+    losses["denoiser"] = result["loss"]
+    return {**result, "losses": losses}
+
+
+def _loss_weights(
+    alphas_cumprod: torch.Tensor, v_prediction: bool, t: torch.Tensor, gamma: float
+) -> torch.Tensor:
     """Min-SNR-gamma weights for each sample's loss at timestep t (ones when gamma is 0)."""
     if gamma <= 0:
         return torch.ones_like(t, dtype=torch.float32)
-    snr = model.alphas_cumprod[t] / (1 - model.alphas_cumprod[t])
+    snr = alphas_cumprod[t] / (1 - alphas_cumprod[t])
     clipped = snr.clamp(max=gamma)
-    return clipped / (snr + 1) if model.prediction_type == "v_prediction" else clipped / snr
+    return clipped / (snr + 1) if v_prediction else clipped / snr
 
 
 def _publish(out: Path, modules: dict) -> None:
