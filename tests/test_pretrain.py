@@ -209,3 +209,16 @@ def test_stretching_the_latents_changes_their_scale_not_the_decoding():
         torch.testing.assert_close(after.mean, 12 * before.mean, rtol=1e-4, atol=1e-5)
         torch.testing.assert_close(after.std, 12 * before.std, rtol=1e-4, atol=1e-5)
         torch.testing.assert_close(vae.decode(after.mean).sample, decoded, rtol=1e-4, atol=1e-5)
+
+
+def test_every_shipped_model_has_its_card_and_all_weigh_under_40_mb():
+    from tint.commands import world
+
+    models = [p for p in world.ASSETS.iterdir() if p.is_dir()]
+    assert {p.name for p in models} >= {"glyph-diffusion", "glyph-teacher", "glyph-upscaler"}
+    for folder in models:
+        assert (folder / "MODEL_CARD.md").is_file(), folder
+        assert (folder / "training" / "state.json").is_file(), folder
+    # The published weights; training/ keeps its exact checkpoints locally (.gitignore).
+    shipped = [f for f in world.ASSETS.rglob("*.safetensors") if f.parent.name != "training"]
+    assert sum(f.stat().st_size for f in shipped) < 40e6

@@ -76,6 +76,16 @@ def _diffusion_base() -> DiffusionSettings:
     )
 
 
+def _upscaler_base() -> UpscalerSettings:
+    world = section("upscaler")
+    return UpscalerSettings(
+        architecture=from_dict(
+            UpscalerArchitecture, world["architecture"], WHERE.format("upscaler")
+        ),
+        training=from_dict(UpscalerTraining, world["training"], WHERE.format("upscaler")),
+    )
+
+
 def _classifier_base(name: str, settings: type):
     world = section(name)
     training = from_dict(ClassifierTraining, world["training"], WHERE.format(name))
@@ -242,7 +252,7 @@ COMMANDS = [
         "noised. OUT is a diffusers directory throughout, for --upscale OUT; --resume "
         "continues, and more --denoiser-steps extend a finished run.",
         settings=UpscalerSettings,
-        base=UpscalerSettings,
+        base=_upscaler_base,
         run=run_upscaler,
         options=OPTIONS,
         required=("out",),

@@ -5,7 +5,8 @@ super-resolution model before TINT; tint resizes them by default.
     bicubic    PIL's bicubic resizing
     FOLDER     a diffusers upscaler (StableDiffusionUpscalePipeline, or the latent upscaler), by
                its folder or by its hub id in the Hugging Face cache, run on every support
-               smaller than the working size, then resized to it
+               smaller than the working size, then resized to it; what is coarser than the
+               support's own pixels is kept from the support (`with_its_colours`)
 
 What a support was made larger with is part of the settings a saved specialisation is reused
 for, so an upscaled specialisation is kept and found again like any other."""
@@ -17,7 +18,7 @@ from pathlib import Path
 import torch
 from PIL import Image
 
-from tint.data.images import LabelledImage, shrunk, to_image, to_tensor
+from tint.data.images import LabelledImage, resize, shrunk, to_image, to_tensor
 from tint.io.pretrained import loading, model_folder
 
 RESIZE, BICUBIC = "resize", "bicubic"
@@ -47,7 +48,22 @@ def enlarged(
         output_type="pil",
     ).images
     made = iter(made)
-    return [next(made) if s else im.image for im, s in zip(images, small)]
+    return [
+        with_its_colours(next(made), im.image) if s else im.image for im, s in zip(images, small)
+    ]
+
+
+def with_its_colours(made: Image.Image, small: Image.Image) -> Image.Image:
+    """The upscaler's image with everything coarser than the small image's pixels taken from the
+    small image itself (bicubic): only the detail is the upscaler's. Generative upscalers shift
+    colours; StableSR's colour fix swaps the low frequencies the same way."""
+    size, coarse = (made.height, made.width), (small.height, small.width)
+    x, ref = to_tensor(made, size), to_tensor(small.resize(made.size, Image.BICUBIC), size)
+
+    def low(t: torch.Tensor) -> torch.Tensor:
+        return resize(resize(t[None], coarse), size)[0]
+
+    return to_image(x - low(x) + low(ref))
 
 
 def load_upscaler(name: str):
