@@ -1468,3 +1468,61 @@ def test_the_precision_speed_table_is_the_committed_measurements():
     page = page_rows("docs/PERFORMANCE.md")
     for row in speed_precision_rows():
         assert " ".join(row.split()) in page, row
+
+
+UPSCALE_RUNS = {  # docs/RESULTS.md's small-support trial: shots -> (bicubic, upscaler) runs
+    1: ("glyphs-val-small16-bicubic-1shot", "glyphs-val-small16-upscaler-1shot"),
+    5: ("glyphs-val-small16-bicubic-5shot", "glyphs-val-small16-upscaler-5shot"),
+}
+
+
+def upscale_rows() -> list[str]:
+    """docs/RESULTS.md's table of the small-support trial: per shot count and method, the recipe
+    pilot's accuracy on the same episodes at full size, both 16 px runs', the upscaler's
+    paired difference to bicubic, and TINT's specialisation seconds an episode in each."""
+    rows = []
+    for shots, (bicubic, upscaler) in UPSCALE_RUNS.items():
+        pilot = f"glyphs-val-recipe-{shots}shot"
+        for folder in (bicubic, upscaler):
+            assert_first_episodes(folder, pilot)
+            run = json.loads((ROOT / "benchmarks" / folder / "run.json").read_text())
+            assert (run["split"], run["shots"], run["shrink"]) == ("val", shots, 16)
+        for m in json.loads((ROOT / "benchmarks" / bicubic / "run.json").read_text())["methods"]:
+            a, b = counts(bicubic, m), counts(upscaler, m)
+            full = counts(pilot, m)[: len(a)]
+            cells = [str(shots), f"`{m}`", accuracy(full), accuracy(a), accuracy(b)]
+            cells.append(difference(b, a))
+            rows.append(" ".join(f"| {' | '.join(cells)} |".split()))
+    return rows
+
+
+def test_the_small_support_trial_is_the_committed_val_runs():
+    """Supports made 16 px, made large again by bicubic resizing or by the shipped glyph
+    upscaler before TINT: the table and the upscaler's quality recomputed from what is
+    committed."""
+    page = page_rows("docs/RESULTS.md")
+    for row in upscale_rows():
+        assert row in page, row
+    quality = json.loads((ROOT / "src/tint/assets/glyph-upscaler/quality.json").read_text())
+    psnr = quality["psnr"]
+    text = " ".join((ROOT / "docs" / "RESULTS.md").read_text().split())
+    stages = ("textual_inversion", "null_text_inversion", "generation")
+
+    def tint_seconds(shots: int) -> str:
+        spent = [seconds(f, "tint", *stages).split()[0] for f in UPSCALE_RUNS[shots]]
+        return " s and ".join(spent) + " s an episode"
+
+    def smaller(method: str, shots: int) -> str:
+        bicubic = UPSCALE_RUNS[shots][0]
+        full = counts(f"glyphs-val-recipe-{shots}shot", method)
+        return difference(counts(bicubic, method), full[: len(counts(bicubic, method))])
+
+    for phrase in (
+        f"{psnr['upscaler']:.2f} dB against {psnr['bicubic']:.2f} dB for bicubic resizing "
+        f"and {psnr['resize']:.2f} dB for bilinear",
+        f"({tint_seconds(1)} at 1 shot, {tint_seconds(5).replace(' an episode', '')} at 5,",
+        f"`supports@pretrained` {smaller('supports@pretrained', 1)}, `tint@pretrained` "
+        f"{smaller('tint@pretrained', 1)} bicubic), little at 5 "
+        f"({smaller('supports@pretrained', 5)} and {smaller('tint@pretrained', 5)})",
+    ):
+        assert phrase in text, phrase
