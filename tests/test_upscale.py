@@ -113,3 +113,19 @@ def test_the_ways_back_from_small_tell_a_faithful_one_from_an_untrained_upscaler
     )
     assert psnr(made["bicubic"], images) > 30 and psnr(made["resize"], images) > 30
     assert psnr(made["upscaler"], images) < psnr(made["bicubic"], images) - 10
+
+
+def test_the_shipped_glyph_upscaler_doubles_val_glyphs_it_never_saw():
+    """The committed upscaler loads offline and makes 16 px val glyphs 32 px again about as close
+    to the originals as bicubic resizing (its card: 22.8 against 23.8 dB over 188 glyphs)."""
+    import torch
+
+    from tint.commands import world
+    from tint.data import glyphs
+    from tint.diffusion.upscale import restored
+    from tint.eval.model_quality import psnr
+
+    images = torch.cat([glyphs.benchmark_instances(g, 1) for g in glyphs.split("val")[:8]])
+    made = restored(images, 16, str(world.ASSETS / "glyph-upscaler"), steps=5)
+    assert made["upscaler"].shape == images.shape
+    assert psnr(made["upscaler"], images) > psnr(made["bicubic"], images) - 3
