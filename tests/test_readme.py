@@ -1359,6 +1359,10 @@ def test_the_fresh_novel_confirmation_is_the_committed_runs():
         f"{acc(five, 'retrieval@pretrained')})",
         f"images to them ({acc(one, 'tint+retrieval@pretrained')} and "
         f"{acc(five, 'tint+retrieval@pretrained')})",
+        # "Not yet measured": the recipe with base images against its base images alone.
+        "`tint+retrieval@pretrained` minus `retrieval@pretrained` is "
+        f"{paired('tint+retrieval@pretrained', 'retrieval@pretrained', 'glyphs-val-recipe-1shot')}"
+        f", and on the fresh novel episodes {own[0]} at 1 shot and {own[1]} at 5",
     ]
     for phrase in said:
         assert phrase in text, phrase
