@@ -81,10 +81,27 @@ def sd_scheduler():
     )
 
 
+def _vae(channels: tuple[int, ...], latent_channels: int, **config):
+    """A small randomly initialised AutoencoderKL: one block per level, each level after the
+    first halving the side."""
+    from diffusers import AutoencoderKL
+
+    return AutoencoderKL(
+        in_channels=3,
+        out_channels=3,
+        block_out_channels=channels,
+        down_block_types=("DownEncoderBlock2D",) * len(channels),
+        up_block_types=("UpDecoderBlock2D",) * len(channels),
+        latent_channels=latent_channels,
+        layers_per_block=1,
+        norm_num_groups=min(32, min(channels) // 2),
+        **config,
+    )
+
+
 def build_tiny(directory: str | Path, arch: TinyArchitecture, seed: int = 0) -> Path:
     """Write a randomly initialised SD-format model of architecture `arch` to `directory`."""
     from diffusers import (
-        AutoencoderKL,
         StableDiffusionPipeline,
         UNet2DConditionModel,
     )
@@ -107,17 +124,7 @@ def build_tiny(directory: str | Path, arch: TinyArchitecture, seed: int = 0) -> 
         )
     )
     halvings = len(arch.vae_channels) - 1
-    vae = AutoencoderKL(
-        in_channels=3,
-        out_channels=3,
-        block_out_channels=arch.vae_channels,
-        down_block_types=("DownEncoderBlock2D",) * len(arch.vae_channels),
-        up_block_types=("UpDecoderBlock2D",) * len(arch.vae_channels),
-        latent_channels=arch.latent_channels,
-        layers_per_block=1,
-        norm_num_groups=min(32, min(arch.vae_channels) // 2),
-        sample_size=arch.image_size,
-    )
+    vae = _vae(arch.vae_channels, arch.latent_channels, sample_size=arch.image_size)
     levels = len(arch.unet_channels)
     unet = UNet2DConditionModel(
         sample_size=arch.image_size // 2**halvings,
@@ -176,7 +183,6 @@ def build_upscaler(
     decodes them to a side 2**(levels - 1) times larger. Its text encoder, tokenizer and
     scheduler are those of the diffusion model in `parts` (it is prompted with "")."""
     from diffusers import (
-        AutoencoderKL,
         DDPMScheduler,
         StableDiffusionPipeline,
         StableDiffusionUpscalePipeline,
@@ -186,17 +192,7 @@ def build_upscaler(
     directory = Path(directory)
     source = StableDiffusionPipeline.from_pretrained(parts, local_files_only=True)
     torch.manual_seed(seed)
-    vae = AutoencoderKL(
-        in_channels=3,
-        out_channels=3,
-        block_out_channels=arch.vae_channels,
-        down_block_types=("DownEncoderBlock2D",) * len(arch.vae_channels),
-        up_block_types=("UpDecoderBlock2D",) * len(arch.vae_channels),
-        latent_channels=arch.latent_channels,
-        layers_per_block=1,
-        norm_num_groups=min(32, min(arch.vae_channels) // 2),
-        scaling_factor=UPSCALER_LATENT_SCALE,
-    )
+    vae = _vae(arch.vae_channels, arch.latent_channels, scaling_factor=UPSCALER_LATENT_SCALE)
     levels = len(arch.unet_channels)
     unet = UNet2DConditionModel(
         in_channels=arch.latent_channels + 3,

@@ -37,6 +37,20 @@ from tint.io.storage import write_json
 from tint.train.trainer import TrainConfig, train, training_folder
 
 
+def _kl_weight():
+    return setting(1e-4, "the VAE's KL term, per latent element, against the pixel MSE", minimum=0)
+
+
+def _reuse(default: int):
+    return setting(default, "steps each drawn image serves (see PooledDraw)", minimum=1)
+
+
+def _min_snr_gamma():
+    # Min-SNR-gamma loss weights (Hang et al., 2023): the easy low-noise steps stop dominating
+    # the gradient, which speeds up training several times; 0 gives the plain mean.
+    return setting(5.0, "min-SNR-gamma loss weights (0: the plain mean)", minimum=0)
+
+
 @dataclass
 class DiffusionTraining:
     vae: TrainConfig = group(
@@ -51,16 +65,12 @@ class DiffusionTraining:
             steps=60000, batch=96, lr=1e-3, warmup=500, ema_decay=0.999, checkpoint_every=500
         ),
     )
-    kl_weight: float = setting(
-        1e-4, "the VAE's KL term, per latent element, against the pixel MSE", minimum=0
-    )
+    kl_weight: float = _kl_weight()
     caption_dropout: float = setting(
         0.1, 'share of captions replaced by "", so that guidance works', minimum=0, maximum=1
     )
-    reuse: int = setting(1, "steps each drawn image serves (see PooledDraw)", minimum=1)
-    # Min-SNR-gamma loss weights (Hang et al., 2023): the easy low-noise steps stop dominating
-    # the gradient, which speeds up training several times; 0 gives the plain mean.
-    min_snr_gamma: float = setting(5.0, "min-SNR-gamma loss weights (0: the plain mean)", minimum=0)
+    reuse: int = _reuse(1)
+    min_snr_gamma: float = _min_snr_gamma()
 
 
 @dataclass
@@ -77,11 +87,9 @@ class UpscalerTraining:
             steps=3000, batch=64, lr=1e-3, warmup=200, ema_decay=0.999, checkpoint_every=250
         ),
     )
-    kl_weight: float = setting(
-        1e-4, "the VAE's KL term, per latent element, against the pixel MSE", minimum=0
-    )
-    reuse: int = setting(4, "steps each drawn image serves (see PooledDraw)", minimum=1)
-    min_snr_gamma: float = setting(5.0, "min-SNR-gamma loss weights (0: the plain mean)", minimum=0)
+    kl_weight: float = _kl_weight()
+    reuse: int = _reuse(4)
+    min_snr_gamma: float = _min_snr_gamma()
 
 
 def pretrain(
@@ -322,6 +330,7 @@ def _train_upscaler_unet(out, checkpoint, config, draw, state, record, progress)
     channels = vae.config.latent_channels
     T, levels = noise.config.num_train_timesteps, pipe.config.max_noise_level + 1
     alphas = noise.alphas_cumprod
+    v = noise.config.prediction_type == "v_prediction"
 
     def step(index: int, g: torch.Generator) -> torch.Tensor:
         items = pool(index, g)[0]
@@ -336,7 +345,6 @@ def _train_upscaler_unet(out, checkpoint, config, draw, state, record, progress)
             encoder_hidden_states=empty.expand(len(z0), -1, -1),
             class_labels=level,
         ).sample
-        v = noise.config.prediction_type == "v_prediction"
         target = noise.get_velocity(z0, eps, t) if v else eps
         per_sample = (pred - target).pow(2).mean(dim=(1, 2, 3))
         return (per_sample * _loss_weights(alphas, v, t, config.min_snr_gamma)).mean()
