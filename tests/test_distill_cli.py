@@ -156,13 +156,18 @@ def test_resume_reuses_the_finished_run(finished, capsys):
 
 @pytest.mark.parametrize(
     ("method", "images", "views"),
-    [(None, {"tint": 2 * CLASSES, "retrieval": 3 * CLASSES}, 0), ("base+tint", {"tint": 6}, 24)],
+    [
+        (None, {"retrieval": 3 * CLASSES}, 0),
+        ("tint+retrieval", {"tint": 2 * CLASSES, "retrieval": 3 * CLASSES}, 0),
+        ("base+tint", {"tint": 6}, 24),
+    ],
 )
 def test_a_base_folder_and_the_shipped_pretrained_start(method, images, views, tmp_path):
-    """--base DIR: by default the --retrieval-num images per class nearest the supports join
-    the generated ones (--method base+tint: every one, 2 labelled views each, a batch of their
-    own); the student's backbone starts as the glyph world's base-pretrained conv4 (a step at a
-    negligible learning rate leaves its convolutions there)."""
+    """--base DIR: by default the student learns from the --retrieval-num images per class
+    nearest the supports alone, no generation (--method tint+retrieval: beside the generated
+    ones; --method base+tint: every one, 2 labelled views each, a batch of their own); the
+    student's backbone starts as the glyph world's base-pretrained conv4 (a step at a negligible
+    learning rate leaves its convolutions there)."""
     supports = _write_classes(tmp_path / "supports", 2)
     base = tmp_path / "base"
     base.mkdir()

@@ -963,13 +963,15 @@ NOVEL_PAIRS = [  # docs/RESULTS.md's paired comparisons on the novel classes, ea
     ("tint+retrieval@pretrained", "tint@pretrained"),
     ("tint+retrieval@pretrained", "base+tint@pretrained"),
     ("tint+retrieval@pretrained", "base@pretrained"),
+    ("retrieval@pretrained", "tint+retrieval@pretrained"),
+    ("retrieval@pretrained", "base@pretrained"),
 ]
 HEADLINE = {  # the README's headline table: the method of each row and how the row names it
     "teacher": "teacher (the base teacher, a prototype head on the supports)",
     "supports@pretrained": "student fine-tuned on the supports alone",
     "tint": "student on TINT's images, from fresh weights",
     "tint@pretrained": "**recipe without base images**: TINT's images",
-    "tint+retrieval@pretrained": "**recipe with base images**: TINT's and the nearest base images",
+    "retrieval@pretrained": "**recipe with base images**: the base images nearest the supports",
 }
 
 
@@ -1013,7 +1015,7 @@ def test_the_novel_confirmation_is_the_committed_novel_runs():
     text = " ".join((ROOT / "README.md").read_text().split())
     for a, b in (
         ("tint@pretrained", "supports@pretrained"),
-        ("tint+retrieval@pretrained", "base@pretrained"),
+        ("tint+retrieval@pretrained", "retrieval@pretrained"),
     ):
         one, five = (difference(counts(f, a), counts(f, b)) for f in NOVEL_RUNS)
         assert one in text and five in text, (a, b)
@@ -1062,8 +1064,19 @@ def test_the_results_prose_numbers_are_the_committed_runs():
         return f"{float(gap_closed(folder, method, 'supports@pretrained')):.0%}"
 
     one, five = RECIPE_PILOTS
-    recipe, plain = "tint+retrieval@pretrained", "tint@pretrained"
+    recipe, plain = "retrieval@pretrained", "tint@pretrained"
+    closes = [f"{float(gap_closed(f, m)):.0%}" for m in (recipe, plain) for f in (one, five)]
+    assert (
+        "this recipe closes {} of the gap to the teacher at 1 shot and {} at 5, and the one "
+        "above {} and {};".format(*closes)
+        in readme
+    )
     assert f"leaves, {over(one, recipe)} and {over(five, recipe)}, and the one above" in readme
+    mixed = "tint+retrieval@pretrained"
+    val = [difference(counts(f, recipe), counts(f, mixed)) for f in (one, five)]
+    fresh = [difference(counts(f, recipe), counts(f, mixed)) for f in CONFIRM_RUNS]
+    assert f"{val[0]} points on val at 1 shot and {val[1]} at 5 for the base images" in readme
+    assert f"{fresh[0]} and {fresh[1]} on fresh novel episodes" in readme
     assert f"above {over(one, plain)} and none ({over(five, plain)}:" in readme
     assert f"and {over(one, plain)} to {over(one, 'retrieval@pretrained')} of the gap" in readme
     novel = NOVEL_RUNS[0]  # the demo's 30 benchmark episodes
@@ -1164,9 +1177,9 @@ def test_the_varied_generators_tables_are_the_committed_val_trials():
 
 DECISIONS = [  # (shots, base images at hand, recipe, how tint distill runs it, compared with)
     (1, "no", "tint@pretrained", "`tint distill DIR`", "supports@pretrained"),
-    (1, "yes", "tint+retrieval@pretrained", "`--base BASE`", "base@pretrained"),
+    (1, "yes", "retrieval@pretrained", "`--base BASE`", "tint+retrieval@pretrained"),
     (5, "no", "supports@pretrained", "`--method supports`", "tint@pretrained"),
-    (5, "yes", "base@pretrained", "`--method base --base BASE`", "tint+retrieval@pretrained"),
+    (5, "yes", "base@pretrained", "`--method base --base BASE`", "retrieval@pretrained"),
 ]
 TINT_STAGES = ("textual_inversion", "null_text_inversion", "generation")
 
@@ -1203,6 +1216,9 @@ def test_the_decision_tables_are_the_committed_novel_runs():
             assert row in rows, (page, row)
 
 
+TODAY = "glyphs-val-genbf16-{}shot"  # today's defaults on the recipe pilots' val episodes
+FAST_DIFFUSION = "50 textual-inversion steps at 2e-2, 4 null-text steps"
+FAST_STUDENT = "8 labelled views, 200 pretrained-student steps"
 SETTING_TRIALS = {  # per page, val trials of one setting: (label, committed run)
     "docs/PERFORMANCE.md": [
         ("bfloat16, both inversions and generation", "glyphs-val-bf16-1shot"),
@@ -1211,6 +1227,10 @@ SETTING_TRIALS = {  # per page, val trials of one setting: (label, committed run
         ("bfloat16 generation (`auto`)", "glyphs-val-genbf16-5shot"),
         ("200 student steps", "glyphs-val-curve-1shot-steps200"),
         ("200 student steps", "glyphs-val-steps200-5shot"),
+        (FAST_DIFFUSION, "glyphs-val-fastdiff-1shot", TODAY),
+        (FAST_STUDENT, "glyphs-val-faststudent-1shot", TODAY),
+        ("5 null-text steps at 5e-2", "glyphs-val-nullsteps5-1shot", TODAY),
+        ("5 null-text steps at 5e-2", "glyphs-val-nullsteps5-5shot", "glyphs-val-today-5shot"),
     ],
     "docs/RESULTS.md": [
         ("each image's support blended with another, `--support-mix 1.0`", "glyphs-val-mix-5shot"),
@@ -1220,19 +1240,24 @@ SETTING_TRIALS = {  # per page, val trials of one setting: (label, committed run
 }
 
 
-def setting_trial_rows(label: str, folder: str) -> list[str]:
-    """A val trial of one setting, per method: the recipe pilot's accuracy on the same episodes,
-    the trial's, the paired difference and whether it passes the rule for a default (95%
-    interval within 3 points each side, lower end no lower than -3)."""
+def setting_trial_rows(label: str, folder: str, pilot: str | None = None) -> list[str]:
+    """A val trial of one setting, per method: its pilot's accuracy on the same episodes, the
+    trial's, the paired difference and whether it passes the rule for a default (95% interval
+    within 3 points each side, lower end no lower than -3). A method's pilot is the run `pilot`
+    names at the trial's shot count where that run holds the method, else the recipe pilot."""
     from tint.eval.variance import paired_difference
 
-    shots = json.loads((ROOT / "benchmarks" / folder / "run.json").read_text())["shots"]
-    pilot = f"glyphs-val-recipe-{shots}shot"
-    assert_first_episodes(folder, pilot)
+    run = json.loads((ROOT / "benchmarks" / folder / "run.json").read_text())
+    shots = run["shots"]
+    recipe = f"glyphs-val-recipe-{shots}shot"
+    named = recipe if pilot is None else pilot.format(shots)
+    held = json.loads((ROOT / "benchmarks" / named / "run.json").read_text())["methods"]
     rows = []
-    for m in json.loads((ROOT / "benchmarks" / folder / "run.json").read_text())["methods"]:
+    for m in run["methods"]:
+        before_run = named if m in held else recipe
+        assert_first_episodes(folder, before_run)
         mine = counts(folder, m)
-        before = counts(pilot, m)[: len(mine)]
+        before = counts(before_run, m)[: len(mine)]
         d = paired_difference(mine, before)
         passes = d["half_width"] <= 0.03 and d["ci95"][0] >= -0.03
         cells = [label, str(shots), f"`{m}`", accuracy(before), accuracy(mine)]
@@ -1246,8 +1271,8 @@ def test_the_setting_trials_tables_are_the_committed_val_runs():
     generator settings), each row recomputed from its committed run and the pilot's."""
     for page, trials in SETTING_TRIALS.items():
         rows = page_rows(page)
-        for label, folder in trials:
-            for row in setting_trial_rows(label, folder):
+        for label, folder, *pilot in trials:
+            for row in setting_trial_rows(label, folder, *pilot):
                 assert row in rows, (page, row)
 
 
@@ -1319,6 +1344,7 @@ def test_the_fresh_novel_confirmation_is_the_committed_runs():
     over = both("tint@pretrained", "supports@pretrained")
     mined, fresh = both("tint@pretrained", "retrieval@pretrained"), both("tint", "retrieval")
     own = both("tint+retrieval@pretrained", "retrieval@pretrained")
+    mine = both("retrieval@pretrained", "tint+retrieval@pretrained")
     shares = [gap_closed(f, "tint@pretrained", "supports@pretrained") for f in CONFIRM_RUNS]
     before = [paired("tint", "retrieval", f).split()[0] for f in NOVEL_RUNS]
     reached = {
@@ -1359,10 +1385,15 @@ def test_the_fresh_novel_confirmation_is_the_committed_runs():
         f"{acc(five, 'retrieval@pretrained')})",
         f"images to them ({acc(one, 'tint+retrieval@pretrained')} and "
         f"{acc(five, 'tint+retrieval@pretrained')})",
-        # "Not yet measured": the recipe with base images against its base images alone.
-        "`tint+retrieval@pretrained` minus `retrieval@pretrained` is "
-        f"{paired('tint+retrieval@pretrained', 'retrieval@pretrained', 'glyphs-val-recipe-1shot')}"
-        f", and on the fresh novel episodes {own[0]} at 1 shot and {own[1]} at 5",
+        # "The recipes": the base images alone, the recipe with base images since tint 0.7.
+        "`tint distill --base DIR`, `--method retrieval`): the same pilots give it "
+        f"{paired('retrieval@pretrained', 'tint+retrieval@pretrained', 'glyphs-val-recipe-1shot')}"
+        " points over `tint+retrieval@pretrained` at 1 shot and "
+        f"{paired('retrieval@pretrained', 'tint+retrieval@pretrained', 'glyphs-val-recipe-5shot')}"
+        " at 5,",
+        f"generation ({seconds('glyphs-val-recipe-1shot', 'tint', *TINT_STAGES)} of a 1-shot "
+        f"episode here, {seconds('glyphs-val-recipe-5shot', 'tint', *TINT_STAGES)} of a 5-shot",
+        f"confirm it: {mine[0]} and {mine[1]}.",
     ]
     for phrase in said:
         assert phrase in text, phrase
@@ -1472,6 +1503,63 @@ def test_the_precision_speed_table_is_the_committed_measurements():
     page = page_rows("docs/PERFORMANCE.md")
     for row in speed_precision_rows():
         assert " ".join(row.split()) in page, row
+
+
+def test_todays_5shot_baseline_extends_the_committed_one():
+    """glyphs-val-today-5shot is glyphs-val-genbf16-5shot run on to 17 episodes: the same
+    settings, and its first episodes and counts are that run's."""
+    first, extended = "glyphs-val-genbf16-5shot", "glyphs-val-today-5shot"
+    runs = [
+        json.loads((ROOT / "benchmarks" / f / "run.json").read_text()) for f in (first, extended)
+    ]
+    for run in runs:
+        del run["out"], run["episodes"]
+    assert runs[0] == runs[1]
+    assert_first_episodes(first, extended)
+    for m in ("tint", "tint@pretrained"):
+        assert counts(extended, m)[: len(counts(first, m))] == counts(first, m)
+    assert len(counts(extended, "tint")) == 17
+
+
+NULL_TEXT_SWEEP = [  # docs/measurements/null-text-STEPS-LR.json: (inner steps, learning rate)
+    (10, "0.01"),
+    (10, "0.03"),
+    (5, "0.05"),
+    (4, "0.01"),
+    (4, "0.03"),
+    (4, "0.1"),
+    (3, "0.05"),
+    (2, "0.1"),
+]
+
+
+def test_the_null_text_sweep_is_the_committed_measurements():
+    """docs/PERFORMANCE.md's null-text settings: each row's seconds and reconstruction from the
+    JSON `tint speed` printed at those settings (the rest of the settings the same in every
+    one), and the time relative to the default's."""
+    runs = {
+        (steps, lr): json.loads(
+            (ROOT / "docs" / "measurements" / f"null-text-{steps}-{lr}.json").read_text()
+        )
+        for steps, lr in NULL_TEXT_SWEEP
+    }
+    settings = {k: json.dumps(r["config"], sort_keys=True) for k, r in runs.items()}
+    for (steps, lr), run in runs.items():
+        assert run["config"]["generation"]["null_text"]["inner_steps"] == steps
+        assert run["config"]["generation"]["null_text"]["lr"] == float(lr)
+        other = json.loads(settings[steps, lr])
+        other["generation"]["null_text"] = None
+        first = json.loads(settings[NULL_TEXT_SWEEP[0]])
+        first["generation"]["null_text"] = None
+        assert other == first, (steps, lr)
+    default = runs[NULL_TEXT_SWEEP[0]]["seconds"]["null_text_inversion"]
+    page = page_rows("docs/PERFORMANCE.md")
+    for (steps, lr), run in runs.items():
+        spent = run["seconds"]["null_text_inversion"]
+        cells = [str(steps), lr, f"{spent:.1f} s", f"{spent / default:.2f}"]
+        cells.append(f"{run['reconstruction_psnr']:.2f} dB")
+        row = f"| {' | '.join(cells)} |"
+        assert row in page, row
 
 
 UPSCALE_RUNS = {  # docs/RESULTS.md's small-support trial: shots -> (bicubic, upscaler) runs

@@ -27,7 +27,7 @@ from tint.diffusion.specialization import Specialization
 from tint.errors import TintError
 from tint.models.students import Student, load_student
 
-__version__ = "0.6.0"
+__version__ = "0.7.0"
 
 __all__ = [
     "DiffusionModel",

@@ -23,8 +23,8 @@ from tint.io.progress import bar
 
 @dataclass
 class NullTextConfig:
-    inner_steps: int = setting(10, "Adam steps per timestep, at most", minimum=1)
-    lr: float = setting(1e-2, "Adam's learning rate", above=0)
+    inner_steps: int = setting(5, "Adam steps per timestep, at most", minimum=1)
+    lr: float = setting(5e-2, "Adam's learning rate", above=0)
     tolerance: float = setting(1e-5, "a support stops once its step MSE is below this", minimum=0)
 
 

@@ -56,7 +56,7 @@ class DistillSettings:
     method: str | None = setting(
         None,
         f"what the student learns from and how it starts, as tint benchmark's methods: {SYNTAX} "
-        "(default: tint, and tint+retrieval with --base)",
+        "(default: tint, and retrieval with --base)",
     )
     model: str | None = setting(None, MODEL_HELP)
     model_config: str | None = setting(None, MODEL_CONFIG_HELP)
@@ -102,11 +102,11 @@ def plan_distill(
     student_dir: str | Path | None = None,
 ) -> DistillPlan:
     """The distillation of `settings`, its defaults filled in: the method (tint, or
-    tint+retrieval with a base folder), the student's start, and the model, teacher and
+    retrieval with a base folder), the student's start, and the model, teacher and
     base-pretrained student that the settings name, or these."""
     check_all(settings)
     settings.setup.generation.validate()
-    method = settings.method or ("tint+retrieval" if settings.base else "tint")
+    method = settings.method or ("retrieval" if settings.base else "tint")
     recipe = parse_recipe(method)
     if recipe.needs(MINED) and not settings.base:
         raise TintError(f"method {method}: its base images need --base DIR")
