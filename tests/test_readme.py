@@ -1231,6 +1231,11 @@ SETTING_TRIALS = {  # per page, val trials of one setting: (label, committed run
         (FAST_STUDENT, "glyphs-val-faststudent-1shot", TODAY),
         ("5 null-text steps at 5e-2", "glyphs-val-nullsteps5-1shot", TODAY),
         ("5 null-text steps at 5e-2", "glyphs-val-nullsteps5-5shot", "glyphs-val-today-5shot"),
+        (
+            "50 textual-inversion steps at 2e-2",
+            "glyphs-val-ti50-1shot",
+            "glyphs-val-nullsteps5-{}shot",
+        ),
     ],
     "docs/RESULTS.md": [
         ("each image's support blended with another, `--support-mix 1.0`", "glyphs-val-mix-5shot"),
